@@ -1,0 +1,357 @@
+import keras
+from keras import ops
+
+from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
+from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
+from keras_attn_zoo.layers.scan import scan
+
+ATTENTIONS = ("bahdanau",) + SCORE_MODES
+PLACEMENTS = ("bahdanau", "luong")
+CELLS = ("gru", "lstm")
+BRIDGES = ("none", "dense", "copy")
+
+
+def _choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"Received: {name}={value!r}; expected one of " + ", ".join(repr(a) for a in allowed))
+
+
+@keras.saving.register_keras_serializable(package="keras_attn_zoo")
+class AttentionDecoder(keras.layers.Layer):
+    """A recurrent decoder with attention inside the recurrence: `tfa.seq2seq.AttentionWrapper`'s successor.
+
+    A stack of GRU or LSTM cells reads the embedded target y_1..y_T; at every step an attention
+    layer scores the memory (the encoder states) and the step's context c = Σ_j α_j m_j is used in
+    one of two placements:
+
+    - `placement="bahdanau"` (Bahdanau et al., 2015): the query is the previous state s_{i-1},
+      the cell reads [y_{i-1}; c_i] and the output is tanh(W_o [s_i; c_i; y_{i-1}]).
+    - `placement="luong"` (Luong et al., 2015): the cell reads y_t (joined to h̃_{t-1} with
+      `input_feeding=True`), the query is the new state h_t and the output is
+      h̃_t = tanh(W_c [c_t; h_t]). Without input feeding no step depends on an earlier attention
+      result, so training runs the RNN over all steps first and attends to all of them at once.
+
+    The per-source part of the score (the projected keys) is computed once by `precompute_memory`
+    and reused at every step. `coverage=True` keeps the running sum of past weights in the state
+    and feeds it to the score (See et al., 2017; Bahdanau attention only).
+
+    Args:
+        units: size of each recurrent cell.
+        attention: "bahdanau" (additive) or a Luong score: "dot", "general", "concat", "cosine".
+        placement: "bahdanau" or "luong"; default "bahdanau" for additive attention, else "luong".
+        cell: "gru" or "lstm".
+        num_layers: number of stacked cells.
+        dropout: rate for the embedded inputs, between stacked cells (one mask per sequence) and
+            on the outputs.
+        input_feeding: with `placement="luong"`, join h̃_{t-1} to the next input.
+        attention_units: hidden size of the additive / concat scoring network (default `units`).
+        output_units: size of the output vector (default `units`).
+        bridge: how the encoder state passed as `initial_state` starts the decoder: "none"
+            (zeros), "dense" (tanh(W s) for every layer) or "copy" (used as is; sizes must match).
+        coverage: track coverage and feed it to the score.
+        normalize: weight-normalised Bahdanau score.
+        scale: learned scale of the Luong score.
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: embedded decoder inputs (batch, T, E) (the targets shifted right).
+        memory: encoder states (batch, Tv, D).
+        memory_mask: optional (batch, Tv), True where memory is real.
+        initial_state: optional encoder summary (batch, S) (a list [h, c] for LSTM "copy").
+        mask: optional (batch, T) decoder mask (from `Embedding(mask_zero=True)`).
+        return_alignments: also return the attention weights (batch, T, Tv).
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> target = keras.Input((None,), dtype="int32"); memory = keras.Input((None, 8))
+    >>> embedded = keras.layers.Embedding(20, 6)(target)
+    >>> outputs = AttentionDecoder(8, attention="bahdanau")(embedded, memory)
+    >>> logits = keras.layers.Dense(20)(outputs)
+    >>> model = keras.Model([target, memory], logits)
+    >>> model.predict([np.ones((2, 5)), np.ones((2, 7, 8))], verbose=0).shape
+    (2, 5, 20)
+
+    References: Bahdanau, Cho & Bengio, ICLR 2015; Luong, Pham & Manning, EMNLP 2015;
+    See, Liu & Manning, "Get To The Point", ACL 2017 (coverage).
+    """
+
+    def __init__(
+        self,
+        units,
+        attention="bahdanau",
+        placement=None,
+        cell="gru",
+        num_layers=1,
+        dropout=0.0,
+        input_feeding=True,
+        attention_units=None,
+        output_units=None,
+        bridge="dense",
+        coverage=False,
+        normalize=False,
+        scale=False,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        _choice("attention", attention, ATTENTIONS)
+        placement = placement or ("bahdanau" if attention == "bahdanau" else "luong")
+        _choice("placement", placement, PLACEMENTS)
+        _choice("cell", cell, CELLS)
+        _choice("bridge", bridge, BRIDGES)
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"Received: num_layers={num_layers!r}; expected an integer >= 1.")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"Received: dropout={dropout!r}; expected a rate in [0, 1).")
+        if coverage and attention != "bahdanau":
+            raise ValueError(f"Received: coverage=True with attention={attention!r}; coverage needs 'bahdanau'.")
+        self.units = units
+        self.attention = attention
+        self.placement = placement
+        self.cell = cell
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.input_feeding = input_feeding
+        self.attention_units = attention_units
+        self.output_units = output_units
+        self.bridge = bridge
+        self.coverage = coverage
+        self.normalize = normalize
+        self.scale = scale
+        self.seed = seed
+        self.supports_masking = True
+
+        if attention == "bahdanau":
+            self.attention_layer = BahdanauAttention(
+                attention_units or units, normalize=normalize, use_coverage=coverage, name="attention"
+            )
+        else:
+            self.attention_layer = LuongAttention(
+                attention, units=attention_units if attention == "concat" else None, scale=scale, name="attention"
+            )
+        cell_class = keras.layers.GRUCell if cell == "gru" else keras.layers.LSTMCell
+        self.cells = [cell_class(units, name=f"cell_{i}") for i in range(num_layers)]
+        self.state_parts = 1 if cell == "gru" else 2
+        self.bridge_layers = []
+        if bridge == "dense":
+            self.bridge_layers = [
+                keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}_{j}")
+                for i in range(num_layers)
+                for j in range(self.state_parts)
+            ]
+        self.readout = keras.layers.Dense(output_units or units, activation="tanh", name="readout")
+        self.input_dropout = keras.layers.Dropout(dropout, seed=seed)
+        self.output_dropout = keras.layers.Dropout(dropout, seed=seed)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    # -- Shapes and weights ---------------------------------------------------------------------
+    @property
+    def parallel(self):
+        """True when training can attend to all steps at once after the RNN (no recurrence through attention)."""
+        return self.placement == "luong" and not self.input_feeding and not self.coverage
+
+    @property
+    def output_size(self):
+        return self.output_units or self.units
+
+    def _cell_input_dim(self, embed_dim, memory_dim):
+        if self.placement == "bahdanau":
+            return embed_dim + memory_dim
+        return embed_dim + (self.output_size if self.input_feeding else 0)
+
+    def build(self, inputs_shape, memory_shape, memory_mask_shape=None, initial_state_shape=None):
+        if len(inputs_shape) != 3 or len(memory_shape) != 3:
+            raise ValueError(
+                f"Layer {self.name!r} expects inputs (batch, T, E) and memory (batch, Tv, D). "
+                f"Received: inputs shape={tuple(inputs_shape)}, memory shape={tuple(memory_shape)}"
+            )
+        embed_dim, memory_dim = inputs_shape[-1], memory_shape[-1]
+        query_dim = self.units
+        self.attention_layer.build([(None, query_dim), tuple(memory_shape)])
+        input_dim = self._cell_input_dim(embed_dim, memory_dim)
+        for i, cell in enumerate(self.cells):
+            cell.build((None, input_dim if i == 0 else self.units))
+        if self.placement == "bahdanau":
+            self.readout.build((None, self.units + memory_dim + embed_dim))
+        else:
+            self.readout.build((None, memory_dim + self.units))
+        if self.bridge == "dense" and initial_state_shape is not None:
+            state_dim = _first_shape(initial_state_shape)[-1]
+            for layer in self.bridge_layers:
+                layer.build((None, state_dim))
+        self.built = True
+
+    # -- The single-step API (inference, beam search) -------------------------------------------
+    def precompute_memory(self, memory, memory_mask=None):
+        """Work done once per source: the projected keys. Returns a dict for `step`."""
+        return {
+            "values": memory,
+            "keys": self.attention_layer.process_key(memory),
+            "mask": None if memory_mask is None else ops.cast(memory_mask, "bool"),
+        }
+
+    def get_initial_state(self, memory, initial_state=None):
+        """The decoder state before the first step, as a dict of tensors.
+
+        `memory` is the (batch, Tv, D) encoder output (or the dict from `precompute_memory`);
+        `initial_state` the encoder summary passed through the bridge.
+        """
+        values = memory["values"] if isinstance(memory, dict) else memory
+        batch = ops.shape(values)[0]
+        zeros = ops.zeros((batch, self.units), dtype=self.compute_dtype)
+        parts = None
+        if initial_state is not None and self.bridge != "none":
+            given = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
+            parts = []
+            for i in range(self.num_layers):
+                layer_parts = []
+                for j in range(self.state_parts):
+                    source = given[j] if j < len(given) else given[0]
+                    if self.bridge == "dense":
+                        layer_parts.append(self.bridge_layers[i * self.state_parts + j](source))
+                    else:
+                        if source.shape[-1] != self.units:
+                            raise ValueError(
+                                f"Layer {self.name!r}: bridge='copy' needs an initial state of size units="
+                                f"{self.units}. Received: initial_state shape={tuple(source.shape)}; use "
+                                "bridge='dense' to project it."
+                            )
+                        layer_parts.append(ops.cast(source, self.compute_dtype))
+                parts.append(layer_parts)
+        state = {"cells": parts or [[zeros] * self.state_parts for _ in range(self.num_layers)]}
+        if self.placement == "luong" and self.input_feeding:
+            state["feed"] = ops.zeros((batch, self.output_size), dtype=self.compute_dtype)
+        if self.coverage:
+            state["coverage"] = ops.zeros(ops.shape(values)[:2], dtype=self.compute_dtype)
+        return state
+
+    def step(self, inputs, state, memory, training=False, dropout_masks=None):
+        """One decoder step: `inputs` (batch, E) the embedded previous token.
+
+        Returns `(output, new_state, weights)` with output (batch, output_units) and weights
+        (batch, Tv). `memory` is the dict from `precompute_memory`.
+        """
+        coverage = state.get("coverage")
+        new_state = {}
+        if self.placement == "bahdanau":
+            query = state["cells"][-1][0]
+            context, weights = self.attention_layer.attend(
+                query, memory["keys"], memory["values"], memory["mask"], coverage
+            )
+            cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
+            output = self.readout(ops.concatenate([top, context, inputs], -1))
+        else:
+            cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
+            cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
+            context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
+            output = self.readout(ops.concatenate([context, top], -1))
+            if self.input_feeding:
+                new_state["feed"] = output
+        new_state["cells"] = cells
+        if coverage is not None:
+            new_state["coverage"] = coverage + weights
+        return output, new_state, weights
+
+    def _run_cells(self, x, cell_states, training=False, dropout_masks=None):
+        new_states = []
+        for i, cell in enumerate(self.cells):
+            if i > 0 and dropout_masks is not None:
+                x = x * dropout_masks[i - 1]
+            x, states = cell(x, list(cell_states[i]), training=training)
+            new_states.append(list(states))
+        return new_states, x
+
+    def _dropout_masks(self, batch, training):
+        """One dropout mask per sequence between stacked cells, drawn before the loop.
+
+        Drawing them outside the loop keeps random state out of `ops.scan`, which every backend
+        traces once (Gal & Ghahramani's variational dropout for RNNs).
+        """
+        if not training or self.dropout == 0.0 or self.num_layers == 1:
+            return None
+        ones = ops.ones((batch, self.units), dtype=self.compute_dtype)
+        return [
+            keras.random.dropout(ones, self.dropout, seed=self.seed_generator) for _ in range(self.num_layers - 1)
+        ]
+
+    # -- Teacher-forced training call -----------------------------------------------------------
+    def call(
+        self,
+        inputs,
+        memory,
+        memory_mask=None,
+        initial_state=None,
+        mask=None,
+        training=None,
+        return_alignments=False,
+    ):
+        bundle = self.precompute_memory(memory, memory_mask)
+        state = self.get_initial_state(bundle, initial_state)
+        x = self.input_dropout(inputs, training=training)
+        masks = self._dropout_masks(ops.shape(x)[0], training)
+        steps = ops.transpose(x, (1, 0, 2))
+        if self.parallel:
+            def body(carry, x_t):
+                cells, top = self._run_cells(x_t, carry, training, masks)
+                return cells, top
+
+            _, tops = scan(body, state["cells"], steps)
+            tops = ops.transpose(tops, (1, 0, 2))
+            context, alignments = self.attention_layer.attend(tops, bundle["keys"], bundle["values"], bundle["mask"])
+            outputs = self.readout(ops.concatenate([context, tops], -1))
+        else:
+            def body(carry, x_t):
+                output, new_state, weights = self.step(x_t, carry, bundle, training, masks)
+                return new_state, (output, weights)
+
+            _, (outputs, alignments) = scan(body, state, steps)
+            outputs = ops.transpose(outputs, (1, 0, 2))
+            alignments = ops.transpose(alignments, (1, 0, 2))
+        outputs = self.output_dropout(outputs, training=training)
+        if not return_alignments:
+            return outputs
+        if mask is not None:
+            alignments = alignments * ops.expand_dims(ops.cast(mask, alignments.dtype), -1)
+        return outputs, alignments
+
+    def compute_mask(self, inputs, memory=None, memory_mask=None, initial_state=None, mask=None, return_alignments=False):
+        if return_alignments:
+            return (mask, mask)
+        return mask
+
+    def compute_output_spec(self, inputs, memory, memory_mask=None, initial_state=None, mask=None, training=None, return_alignments=False):
+        batch, steps = inputs.shape[0], inputs.shape[1]
+        outputs = keras.KerasTensor((batch, steps, self.output_size), dtype=self.compute_dtype)
+        if not return_alignments:
+            return outputs
+        return outputs, keras.KerasTensor((batch, steps, memory.shape[1]), dtype=self.compute_dtype)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "units": self.units,
+                "attention": self.attention,
+                "placement": self.placement,
+                "cell": self.cell,
+                "num_layers": self.num_layers,
+                "dropout": self.dropout,
+                "input_feeding": self.input_feeding,
+                "attention_units": self.attention_units,
+                "output_units": self.output_units,
+                "bridge": self.bridge,
+                "coverage": self.coverage,
+                "normalize": self.normalize,
+                "scale": self.scale,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _first_shape(shape):
+    """The shape of a single tensor, or of the first of a list of tensors."""
+    if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
+        return shape[0]
+    return shape

@@ -1,0 +1,148 @@
+"""The call contract shared by every attention layer of the zoo.
+
+A concrete layer says how keys are projected once per source (`process_key`) and how a query is
+scored against projected keys (`score`). Everything else lives here, once: unpacking
+`[query, value(, key)]`, masking, the softmax, the weighted sum and the single-step query shape.
+"""
+
+import keras
+from keras import ops
+
+
+def masked_softmax(scores, value_mask=None):
+    """Softmax over the last axis that gives padded memory exactly zero weight.
+
+    Padded positions are replaced by a large negative number that is finite in float16
+    (-65504, float16's lowest value) before the softmax, and set to exactly zero after it, so a
+    row whose memory is fully masked gives all-zero weights, never NaN.
+
+    Args:
+        scores: (batch, Tq, Tv) scores.
+        value_mask: optional (batch, Tv) boolean or 0/1 mask, True where memory is real.
+    """
+    if value_mask is None:
+        return ops.softmax(scores, axis=-1)
+    mask = ops.expand_dims(ops.cast(value_mask, "bool"), axis=-2)
+    lowest = -65504.0 if keras.backend.standardize_dtype(scores.dtype) == "float16" else -1e9
+    scores = ops.where(mask, scores, ops.cast(lowest, scores.dtype))
+    weights = ops.softmax(scores, axis=-1)
+    return ops.where(mask, weights, ops.zeros_like(weights))
+
+
+class BaseAttention(keras.layers.Layer):
+    """Base class: `layer([query, value(, key)], mask=[query_mask, value_mask])`.
+
+    Subclasses implement `build_score(query_dim, key_dim)`, `process_key(key)` and
+    `score(query, processed_key, coverage=None)`.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    # -- Subclass hooks -------------------------------------------------------------------------
+    def build_score(self, query_dim, key_dim):
+        raise NotImplementedError
+
+    def process_key(self, key):
+        """Per-source work on the keys, done once and reused at every decoder step."""
+        return key
+
+    def score(self, query, processed_key, coverage=None):
+        """(batch, Tq, Dq) x processed keys -> (batch, Tq, Tv) scores."""
+        raise NotImplementedError
+
+    # -- Keras plumbing -------------------------------------------------------------------------
+    def build(self, input_shape):
+        query_shape, value_shape, key_shape = _unpack_shapes(input_shape, self.name)
+        if len(query_shape) not in (2, 3):
+            raise ValueError(
+                f"Layer {self.name!r}: the query must be (batch, Tq, dim) or one decoder step "
+                f"(batch, dim). Received: query shape={tuple(query_shape)}"
+            )
+        for label, shape in (("value", value_shape), ("key", key_shape)):
+            if len(shape) != 3:
+                raise ValueError(
+                    f"Layer {self.name!r}: the {label} must be (batch, Tv, dim). "
+                    f"Received: {label} shape={tuple(shape)}"
+                )
+        if value_shape[1] is not None and key_shape[1] is not None and value_shape[1] != key_shape[1]:
+            raise ValueError(
+                f"Layer {self.name!r}: key and value must have the same length. "
+                f"Received: key shape={tuple(key_shape)}, value shape={tuple(value_shape)}"
+            )
+        if query_shape[-1] is None or key_shape[-1] is None:
+            raise ValueError(
+                f"Layer {self.name!r}: the last dimension of query and key must be known. "
+                f"Received: query shape={tuple(query_shape)}, key shape={tuple(key_shape)}"
+            )
+        self.build_score(int(query_shape[-1]), int(key_shape[-1]))
+        self.built = True
+
+    def call(self, inputs, mask=None, return_attention_scores=False, training=None):
+        query, value, key = _unpack(inputs, self.name)
+        query_mask, value_mask = None, None
+        if mask is not None:
+            query_mask = mask[0]
+            value_mask = mask[2] if len(mask) > 2 and mask[2] is not None else mask[1]
+        context, weights = self.attend(query, self.process_key(key), value, value_mask)
+        if query_mask is not None:
+            # Padded query positions get a zero context, as keras.layers.Attention does.
+            context = context * ops.expand_dims(ops.cast(query_mask, context.dtype), -1)
+        if return_attention_scores:
+            return context, weights
+        return context
+
+    def attend(self, query, processed_key, value, value_mask=None, coverage=None):
+        """Context and weights for projected keys: the step used inside decoder loops.
+
+        `query` is (batch, Tq, Dq) or (batch, Dq); `coverage`, where supported, is the running
+        sum of past weights, shaped like the weights. Returns (context, weights) with the
+        query's leading shape.
+        """
+        single_step = len(query.shape) == 2
+        if single_step:
+            query = ops.expand_dims(query, 1)
+            if coverage is not None:
+                coverage = ops.expand_dims(coverage, 1)
+        weights = masked_softmax(self.score(query, processed_key, coverage), value_mask)
+        context = ops.matmul(weights, ops.cast(value, weights.dtype))
+        if single_step:
+            return ops.squeeze(context, 1), ops.squeeze(weights, 1)
+        return context, weights
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is None:
+            return None
+        return mask[0]
+
+    def compute_output_spec(self, inputs, mask=None, return_attention_scores=False, training=None):
+        query, value, key = _unpack(inputs, self.name)
+        context = keras.KerasTensor(tuple(query.shape[:-1]) + (value.shape[-1],), dtype=self.compute_dtype)
+        if not return_attention_scores:
+            return context
+        weights_shape = tuple(query.shape[:-1]) + (key.shape[1],)
+        return context, keras.KerasTensor(weights_shape, dtype=self.compute_dtype)
+
+def _unpack(inputs, name):
+    if not isinstance(inputs, (list, tuple)) or len(inputs) not in (2, 3):
+        raise ValueError(
+            f"Layer {name!r} expects inputs=[query, value] or [query, value, key]. "
+            f"Received: {type(inputs).__name__} of length {len(inputs) if hasattr(inputs, '__len__') else 'n/a'}"
+        )
+    query, value = inputs[0], inputs[1]
+    key = inputs[2] if len(inputs) == 3 else value
+    return query, value, key
+
+
+def _unpack_shapes(input_shape, name):
+    if not isinstance(input_shape, (list, tuple)) or len(input_shape) not in (2, 3) or not all(
+        isinstance(s, (list, tuple)) for s in input_shape
+    ):
+        raise ValueError(
+            f"Layer {name!r} expects inputs=[query, value] or [query, value, key]. "
+            f"Received input shape: {input_shape}"
+        )
+    query_shape, value_shape = list(input_shape[0]), list(input_shape[1])
+    key_shape = list(input_shape[2]) if len(input_shape) == 3 else value_shape
+    return query_shape, value_shape, key_shape

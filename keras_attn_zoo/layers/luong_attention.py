@@ -1,0 +1,124 @@
+import keras
+from keras import ops
+
+from keras_attn_zoo.layers.base_attention import BaseAttention
+
+SCORE_MODES = ("dot", "general", "concat", "cosine")
+
+
+@keras.saving.register_keras_serializable(package="keras_attn_zoo")
+class LuongAttention(BaseAttention):
+    """Multiplicative (Luong) attention with the dot, general, concat and cosine scores.
+
+    - `"dot"`:     score(q, k) = qᵀ k
+    - `"general"`: score(q, k) = qᵀ W_a k
+    - `"concat"`:  score(q, k) = v_aᵀ tanh(W_a [q; k]), W_a of `units` rows
+    - `"cosine"`:  score(q, k) = qᵀ k / (‖q‖ ‖k‖)
+
+    With `scale=True` every score is multiplied by a learned scalar initialised to 1 (what
+    `tfa.seq2seq.LuongAttention(scale=True)` did). α = softmax(score) over unmasked memory and the
+    context is Σ_j α_j v_j. The part of the score that does not depend on the query (W_a k, the key
+    half of the concat layer, the normalised keys) is computed once per source by `process_key`.
+
+    Args:
+        score_mode: one of "dot", "general", "concat", "cosine".
+        units: hidden size of the "concat" scoring layer; default the key size. Only for "concat".
+        scale: learn a scalar multiplier of the scores.
+        kernel_initializer: initializer of W_a (and v_a).
+        **kwargs: standard `keras.layers.Layer` arguments.
+
+    Call arguments:
+        inputs: `[query, value]` or `[query, value, key]`; query (batch, Tq, Dq) or one decoder
+            step (batch, Dq); value (batch, Tv, Dv); key (batch, Tv, Dk), default value.
+        mask: optional `[query_mask, value_mask]`, True where a position is real.
+        return_attention_scores: also return the weights.
+
+    Example:
+
+    >>> import numpy as np, keras
+    >>> state = keras.Input((16,)); memory = keras.Input((9, 16))
+    >>> context = LuongAttention("general")([state, memory])
+    >>> keras.Model([state, memory], context).predict(
+    ...     [np.ones((2, 16)), np.ones((2, 9, 16))], verbose=0).shape
+    (2, 16)
+
+    Reference: Luong, Pham & Manning, "Effective Approaches to Attention-based Neural Machine
+    Translation", EMNLP 2015.
+    """
+
+    def __init__(self, score_mode="dot", units=None, scale=False, kernel_initializer="glorot_uniform", **kwargs):
+        super().__init__(**kwargs)
+        if score_mode not in SCORE_MODES:
+            raise ValueError(
+                f"Received: score_mode={score_mode!r}; expected one of " + ", ".join(repr(m) for m in SCORE_MODES)
+            )
+        if units is not None and score_mode != "concat":
+            raise ValueError(f"Received: units={units!r} with score_mode={score_mode!r}; units is only used by 'concat'.")
+        if units is not None and (not isinstance(units, int) or units <= 0):
+            raise ValueError(f"Received: units={units!r}; expected a positive integer or None.")
+        self.score_mode = score_mode
+        self.units = units
+        self.scale = scale
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build_score(self, query_dim, key_dim):
+        if self.score_mode in ("dot", "cosine") and query_dim != key_dim:
+            raise ValueError(
+                f"Layer {self.name!r}: score_mode={self.score_mode!r} needs query and key of the same "
+                f"size. Received: query dim={query_dim}, key dim={key_dim}; use 'general' or 'concat' "
+                "to compare vectors of different sizes."
+            )
+        init = self.kernel_initializer
+        if self.score_mode == "general":
+            self.kernel = self.add_weight(name="kernel", shape=(key_dim, query_dim), initializer=init)
+        elif self.score_mode == "concat":
+            units = self.units or key_dim
+            self.query_kernel = self.add_weight(name="query_kernel", shape=(query_dim, units), initializer=init)
+            self.key_kernel = self.add_weight(name="key_kernel", shape=(key_dim, units), initializer=init)
+            self.score_vector = self.add_weight(name="score_vector", shape=(units,), initializer=init)
+        if self.scale:
+            self.score_scale = self.add_weight(name="score_scale", shape=(), initializer="ones")
+
+    def process_key(self, key):
+        if self.score_mode == "general":
+            return ops.matmul(key, self.kernel)
+        if self.score_mode == "concat":
+            return ops.matmul(key, self.key_kernel)
+        if self.score_mode == "cosine":
+            return _unit(key)
+        return key
+
+    def score(self, query, processed_key, coverage=None):
+        if coverage is not None:
+            raise ValueError(
+                f"Layer {self.name!r}: coverage is only supported by BahdanauAttention(use_coverage=True). "
+                f"Received: coverage with score_mode={self.score_mode!r}"
+            )
+        if self.score_mode == "concat":
+            features = ops.expand_dims(ops.matmul(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
+            scores = ops.sum(ops.tanh(features) * self.score_vector, axis=-1)
+        else:
+            if self.score_mode == "cosine":
+                query = _unit(query)
+            scores = ops.matmul(query, ops.transpose(processed_key, (0, 2, 1)))
+        if self.scale:
+            scores = scores * self.score_scale
+        return scores
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "score_mode": self.score_mode,
+                "units": self.units,
+                "scale": self.scale,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+            }
+        )
+        return config
+
+
+def _unit(x, epsilon=1e-6):
+    """x / ‖x‖ along the last axis; a zero vector stays zero instead of becoming NaN."""
+    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
+    return x / ops.maximum(norm, ops.cast(epsilon, x.dtype))
