@@ -5,7 +5,7 @@ from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
 from keras_attn_zoo.layers.scan import scan
 
-ATTENTIONS = ("bahdanau",) + SCORE_MODES
+ATTENTIONS = ("bahdanau",) + SCORE_MODES + (None,)
 PLACEMENTS = ("bahdanau", "luong")
 CELLS = ("gru", "lstm")
 BRIDGES = ("none", "dense", "copy")
@@ -37,7 +37,9 @@ class AttentionDecoder(keras.layers.Layer):
 
     Args:
         units: size of each recurrent cell.
-        attention: "bahdanau" (additive) or a Luong score: "dot", "general", "concat", "cosine".
+        attention: "bahdanau" (additive), a Luong score ("dot", "general", "concat", "cosine"),
+            or None: no attention, the classic encoder-decoder whose only view of the source is
+            the initial state (the single context vector); its weights are all zero.
         placement: "bahdanau" or "luong"; default "bahdanau" for additive attention, else "luong".
         cell: "gru" or "lstm".
         num_layers: number of stacked cells.
@@ -97,6 +99,8 @@ class AttentionDecoder(keras.layers.Layer):
         super().__init__(**kwargs)
         _choice("attention", attention, ATTENTIONS)
         placement = placement or ("bahdanau" if attention == "bahdanau" else "luong")
+        if attention is None:
+            placement, input_feeding = "luong", False
         _choice("placement", placement, PLACEMENTS)
         _choice("cell", cell, CELLS)
         _choice("bridge", bridge, BRIDGES)
@@ -122,7 +126,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.seed = seed
         self.supports_masking = True
 
-        if attention == "bahdanau":
+        if attention is None:
+            self.attention_layer = None
+        elif attention == "bahdanau":
             self.attention_layer = BahdanauAttention(
                 attention_units or units, normalize=normalize, use_coverage=coverage, name="attention"
             )
@@ -149,7 +155,7 @@ class AttentionDecoder(keras.layers.Layer):
     @property
     def parallel(self):
         """True when training can attend to all steps at once after the RNN (no recurrence through attention)."""
-        return self.placement == "luong" and not self.input_feeding and not self.coverage
+        return self.attention is None or (self.placement == "luong" and not self.input_feeding and not self.coverage)
 
     @property
     def output_size(self):
@@ -168,11 +174,14 @@ class AttentionDecoder(keras.layers.Layer):
             )
         embed_dim, memory_dim = inputs_shape[-1], memory_shape[-1]
         query_dim = self.units
-        self.attention_layer.build([(None, query_dim), tuple(memory_shape)])
+        if self.attention_layer is not None:
+            self.attention_layer.build([(None, query_dim), tuple(memory_shape)])
         input_dim = self._cell_input_dim(embed_dim, memory_dim)
         for i, cell in enumerate(self.cells):
             cell.build((None, input_dim if i == 0 else self.units))
-        if self.placement == "bahdanau":
+        if self.attention is None:
+            self.readout.build((None, self.units))
+        elif self.placement == "bahdanau":
             self.readout.build((None, self.units + memory_dim + embed_dim))
         else:
             self.readout.build((None, memory_dim + self.units))
@@ -187,7 +196,7 @@ class AttentionDecoder(keras.layers.Layer):
         """Work done once per source: the projected keys. Returns a dict for `step`."""
         return {
             "values": memory,
-            "keys": self.attention_layer.process_key(memory),
+            "keys": None if self.attention_layer is None else self.attention_layer.process_key(memory),
             "mask": None if memory_mask is None else ops.cast(memory_mask, "bool"),
         }
 
@@ -234,7 +243,11 @@ class AttentionDecoder(keras.layers.Layer):
         """
         coverage = state.get("coverage")
         new_state = {}
-        if self.placement == "bahdanau":
+        if self.attention is None:
+            cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
+            output = self.readout(top)
+            weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=output.dtype)
+        elif self.placement == "bahdanau":
             query = state["cells"][-1][0]
             context, weights = self.attention_layer.attend(
                 query, memory["keys"], memory["values"], memory["mask"], coverage
@@ -298,8 +311,14 @@ class AttentionDecoder(keras.layers.Layer):
 
             _, tops = scan(body, state["cells"], steps)
             tops = ops.transpose(tops, (1, 0, 2))
-            context, alignments = self.attention_layer.attend(tops, bundle["keys"], bundle["values"], bundle["mask"])
-            outputs = self.readout(ops.concatenate([context, tops], -1))
+            if self.attention is None:
+                outputs = self.readout(tops)
+                alignments = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[1:2], dtype=outputs.dtype)
+            else:
+                context, alignments = self.attention_layer.attend(
+                    tops, bundle["keys"], bundle["values"], bundle["mask"]
+                )
+                outputs = self.readout(ops.concatenate([context, tops], -1))
         else:
             def body(carry, x_t):
                 output, new_state, weights = self.step(x_t, carry, bundle, training, masks)

@@ -1,0 +1,52 @@
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="keras_attn_zoo")
+class TiedEmbedding(keras.layers.Embedding):
+    """An embedding that also serves as the output projection: logits = x Eᵀ + b.
+
+    Called on token ids it embeds them; called with `reverse=True` on vectors of size
+    `output_dim` it returns logits over the vocabulary with the same matrix (Press & Wolf, 2017,
+    "Using the Output Embedding to Improve Language Models"). Written here because Keras core has
+    no such layer (keras-hub's ReversibleEmbedding is the same idea, and pulling in keras-hub for
+    one layer is not worth the dependency).
+
+    Args:
+        input_dim: vocabulary size.
+        output_dim: embedding size.
+        **kwargs: `keras.layers.Embedding` arguments (`mask_zero`, initializers, ...).
+
+    Example:
+
+    >>> import numpy as np
+    >>> layer = TiedEmbedding(20, 4)
+    >>> layer(layer(np.array([[1, 2]])), reverse=True).shape
+    TensorShape([1, 2, 20])
+    """
+
+    def build(self, input_shape=None):
+        super().build(input_shape)
+        self.output_bias = self.add_weight(name="output_bias", shape=(self.input_dim,), initializer="zeros")
+
+    def call(self, inputs, reverse=False):
+        if reverse:
+            return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))) + ops.cast(
+                self.output_bias, inputs.dtype
+            )
+        return super().call(inputs)
+
+    def compute_mask(self, inputs, mask=None):
+        # Keras passes no call arguments here: vectors (a reverse call) keep their mask.
+        if keras.backend.is_float_dtype(inputs.dtype):
+            return mask
+        return super().compute_mask(inputs, mask)
+
+    def compute_output_shape(self, input_shape, reverse=False):
+        if reverse:
+            return tuple(input_shape[:-1]) + (self.input_dim,)
+        return super().compute_output_shape(input_shape)
+
+    def compute_output_spec(self, inputs, reverse=False):
+        shape = self.compute_output_shape(inputs.shape, reverse=reverse)
+        return keras.KerasTensor(shape, dtype=self.compute_dtype)

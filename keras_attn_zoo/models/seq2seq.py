@@ -1,0 +1,293 @@
+"""`Seq2Seq`: the functional RNN encoder-decoder every text recipe builds."""
+
+import keras
+from keras import ops
+
+from keras_attn_zoo.decoding import beam_search, tile_rows
+from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
+from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
+
+PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+
+
+@keras.saving.register_keras_serializable(package="keras_attn_zoo")
+class Seq2Seq(keras.Model):
+    """A recurrent encoder-decoder with attention, as a functional Keras model.
+
+    source ids -> embedding -> (bidirectional) GRU/LSTM encoder -> memory -> `AttentionDecoder`
+    (teacher-forced over the target ids) -> logits over the target vocabulary. Inputs are a dict
+    `{"source_ids": (batch, Ts), "target_ids": (batch, Tt)}` of int ids with 0 as padding; the
+    output is (batch, Tt, target_vocab_size) logits. Train it with `model.fit` on batches whose
+    labels are the target ids shifted left (see `keras_attn_zoo.data.make_dataset`).
+
+    `generate` runs greedy or beam search as one compiled loop. With tokenizers attached
+    (`attach_tokenizers`), `predict_texts` goes from strings to strings, and the tokenizers are
+    saved with the model as assets.
+
+    Args:
+        source_vocab_size, target_vocab_size: vocabulary sizes (ids 0..3 are pad, bos, eos, unk).
+        attention: see `AttentionDecoder`; None gives the classic single-context-vector model.
+        placement, input_feeding, coverage, bridge: see `AttentionDecoder`.
+        cell: "gru" or "lstm".
+        embedding_dim: size of both embeddings.
+        units: decoder size; the encoder's output (memory) has this size too (each direction
+            of a bidirectional encoder has units // 2).
+        encoder_layers, decoder_layers: stacked recurrent layers.
+        bidirectional: bidirectional encoder.
+        dropout: dropout rate on embeddings, between layers and on decoder outputs.
+        tie_embeddings: the target embedding is also the output projection.
+        max_source_length: longer inputs are truncated (with a warning) by `predict_texts`.
+        max_target_length: the longest output `generate` produces.
+    """
+
+    def __init__(
+        self,
+        source_vocab_size,
+        target_vocab_size,
+        attention="bahdanau",
+        placement=None,
+        cell="gru",
+        embedding_dim=256,
+        units=256,
+        encoder_layers=1,
+        decoder_layers=1,
+        bidirectional=True,
+        dropout=0.2,
+        tie_embeddings=True,
+        bridge="dense",
+        input_feeding=True,
+        coverage=False,
+        max_source_length=128,
+        max_target_length=160,
+        **kwargs,
+    ):
+        if bidirectional and units % 2:
+            raise ValueError(f"Received: units={units} with bidirectional=True; expected an even number.")
+        # === Layers ===
+        self.source_embedding = keras.layers.Embedding(
+            source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
+        )
+        embedding_class = TiedEmbedding if tie_embeddings else keras.layers.Embedding
+        self.target_embedding = embedding_class(target_vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
+        rnn_class = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+        encoder_units = units // 2 if bidirectional else units
+        self.encoder_rnns = []
+        for i in range(encoder_layers):
+            rnn = rnn_class(encoder_units, return_sequences=True, return_state=True, name=f"encoder_{cell}_{i}")
+            if bidirectional:
+                rnn = keras.layers.Bidirectional(rnn, name=f"encoder_bidirectional_{i}")
+            self.encoder_rnns.append(rnn)
+        self.embedding_dropout = keras.layers.Dropout(dropout, name="embedding_dropout")
+        self.encoder_dropout = keras.layers.Dropout(dropout, name="encoder_dropout")
+        self.decoder = AttentionDecoder(
+            units,
+            attention=attention,
+            placement=placement,
+            cell=cell,
+            num_layers=decoder_layers,
+            dropout=dropout,
+            input_feeding=input_feeding,
+            output_units=embedding_dim if tie_embeddings else units,
+            bridge=bridge,
+            coverage=coverage,
+            name="decoder",
+        )
+        self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
+
+        # === Functional model ===
+        source_ids = keras.Input((None,), dtype="int32", name="source_ids")
+        target_ids = keras.Input((None,), dtype="int32", name="target_ids")
+        memory, source_mask, encoder_state = self._encode(source_ids)
+        embedded = self.target_embedding(target_ids)
+        decoded = self.decoder(embedded, memory, memory_mask=source_mask, initial_state=encoder_state)
+        logits = self._logits(decoded)
+        super().__init__(inputs={"source_ids": source_ids, "target_ids": target_ids}, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.source_vocab_size = source_vocab_size
+        self.target_vocab_size = target_vocab_size
+        self.attention = attention
+        self.placement = placement
+        self.cell = cell
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.encoder_layers = encoder_layers
+        self.decoder_layers = decoder_layers
+        self.bidirectional = bidirectional
+        self.dropout = dropout
+        self.tie_embeddings = tie_embeddings
+        self.bridge = bridge
+        self.input_feeding = input_feeding
+        self.coverage = coverage
+        self.max_source_length = max_source_length
+        self.max_target_length = max_target_length
+        self.source_tokenizer = None
+        self.target_tokenizer = None
+        self._search_functions = {}
+
+    # -- Pieces shared by the training graph and generation --------------------------------------
+    def _encode(self, source_ids, training=None):
+        source_mask = ops.not_equal(source_ids, PAD_ID)
+        x = self.embedding_dropout(self.source_embedding(source_ids), training=training)
+        states = None
+        for i, rnn in enumerate(self.encoder_rnns):
+            if i > 0:
+                x = self.encoder_dropout(x, training=training)
+            outputs = rnn(x, mask=source_mask, training=training)
+            x, states = outputs[0], list(outputs[1:])
+        parts = 1 if self.decoder.cell == "gru" else 2
+        if len(states) == 2 * parts:  # bidirectional: join each part of the two directions
+            states = [ops.concatenate([states[j], states[parts + j]], -1) for j in range(parts)]
+        encoder_state = states[0] if parts == 1 else states
+        return x, source_mask, encoder_state
+
+    def _logits(self, decoded):
+        if self.output_projection is None:
+            return self.target_embedding(decoded, reverse=True)
+        return self.output_projection(decoded)
+
+    # -- Generation -----------------------------------------------------------------------------
+    def generate(
+        self,
+        source_ids,
+        beam_size=1,
+        alpha=0.0,
+        beta=0.0,
+        min_length=0,
+        no_repeat_ngram_size=0,
+        max_length=None,
+        max_length_ratio=2.0,
+        max_length_offset=10,
+    ):
+        """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
+
+        Each output may have at most min(max_length, ratio * source length + offset) tokens
+        including eos; max_length defaults to `max_target_length`. Returns a dict of numpy
+        arrays (see `keras_attn_zoo.decoding.beam_search`).
+        """
+        if not isinstance(beam_size, int) or beam_size < 1:
+            raise ValueError(f"Received: beam_size={beam_size!r}; expected an integer >= 1.")
+        max_length = int(max_length or self.max_target_length)
+        if max_length < 1:
+            raise ValueError(f"Received: max_length={max_length}; expected an integer >= 1.")
+        options = (beam_size, float(alpha), float(beta), int(min_length), int(no_repeat_ngram_size), max_length)
+        search = self._search_functions.get(options)
+        if search is None:
+            search = self._compile_search(*options)
+            self._search_functions[options] = search
+        source_ids = ops.convert_to_tensor(source_ids, "int32")
+        source_lengths = ops.sum(ops.cast(ops.not_equal(source_ids, PAD_ID), "float32"), axis=1)
+        limits = ops.cast(ops.floor(source_lengths * max_length_ratio), "int32") + int(max_length_offset)
+        limits = ops.clip(limits, 1, max_length)
+        outputs = search(source_ids, limits)
+        return {key: ops.convert_to_numpy(value) for key, value in outputs.items()}
+
+    def _search(self, source_ids, limits, beam_size, alpha, beta, min_length, no_repeat_ngram_size, max_length):
+        memory, source_mask, encoder_state = self._encode(source_ids, training=False)
+        bundle = self.decoder.precompute_memory(memory, source_mask)
+        state = self.decoder.get_initial_state(bundle, encoder_state)
+        bundle = tile_rows(bundle, beam_size)
+        state = tile_rows(state, beam_size)
+
+        def step_fn(token_ids, state):
+            # A plain lookup: no Keras mask to carry into the recurrent cells.
+            embedded = ops.take(self.target_embedding.embeddings, token_ids, axis=0)
+            output, state, weights = self.decoder.step(embedded, state, bundle)
+            logits = ops.cast(self._logits(output), "float32")
+            return ops.log_softmax(logits, axis=-1), state, weights
+
+        return beam_search(
+            step_fn,
+            state,
+            source_mask,
+            limits,
+            max_length=max_length,
+            vocab_size=self.target_vocab_size,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            beam_size=beam_size,
+            alpha=alpha,
+            beta=beta,
+            min_length=min_length,
+            no_repeat_ngram_size=no_repeat_ngram_size,
+        )
+
+    def _compile_search(self, *options):
+        def search(source_ids, limits):
+            return self._search(source_ids, limits, *options)
+
+        backend = keras.backend.backend()
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            return tf.function(
+                search,
+                input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)],
+                reduce_retracing=True,
+            )
+        if backend == "jax":
+            import jax
+
+            return jax.jit(search)
+        return search
+
+    # -- Text in, text out ----------------------------------------------------------------------
+    def attach_tokenizers(self, source_tokenizer, target_tokenizer):
+        """Attach the `SubwordTokenizer`s that turn text into ids and back; saved as assets."""
+        for label, tokenizer, size in (
+            ("source", source_tokenizer, self.source_vocab_size),
+            ("target", target_tokenizer, self.target_vocab_size),
+        ):
+            if tokenizer.vocab_size != size:
+                raise ValueError(
+                    f"The {label} tokenizer has {tokenizer.vocab_size} pieces but the model expects "
+                    f"{label}_vocab_size={size}."
+                )
+        self.source_tokenizer = source_tokenizer
+        self.target_tokenizer = target_tokenizer
+        return self
+
+    def save_assets(self, dir_path):
+        import os
+
+        if self.source_tokenizer is not None:
+            self.source_tokenizer.save(os.path.join(dir_path, "source.spm.model"))
+            self.target_tokenizer.save(os.path.join(dir_path, "target.spm.model"))
+
+    def load_assets(self, dir_path):
+        import os
+
+        from keras_attn_zoo.tokenizer import SubwordTokenizer
+
+        path = os.path.join(dir_path, "source.spm.model")
+        if os.path.exists(path):
+            self.attach_tokenizers(
+                SubwordTokenizer.load(path), SubwordTokenizer.load(os.path.join(dir_path, "target.spm.model"))
+            )
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "source_vocab_size": self.source_vocab_size,
+            "target_vocab_size": self.target_vocab_size,
+            "attention": self.attention,
+            "placement": self.placement,
+            "cell": self.cell,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "encoder_layers": self.encoder_layers,
+            "decoder_layers": self.decoder_layers,
+            "bidirectional": self.bidirectional,
+            "dropout": self.dropout,
+            "tie_embeddings": self.tie_embeddings,
+            "bridge": self.bridge,
+            "input_feeding": self.input_feeding,
+            "coverage": self.coverage,
+            "max_source_length": self.max_source_length,
+            "max_target_length": self.max_target_length,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
