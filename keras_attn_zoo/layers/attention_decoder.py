@@ -1,5 +1,6 @@
 import keras
 from keras import ops
+from keras.src.backend import get_keras_mask  # no public alias in Keras 3.15
 
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
@@ -299,6 +300,10 @@ class AttentionDecoder(keras.layers.Layer):
         training=None,
         return_alignments=False,
     ):
+        if mask is None:
+            # With several tensor arguments Keras fills in `memory_mask` but not `mask`: take the
+            # decoder mask that `Embedding(mask_zero=True)` attached to the inputs.
+            mask = get_keras_mask(inputs)
         bundle = self.precompute_memory(memory, memory_mask)
         state = self.get_initial_state(bundle, initial_state)
         x = self.input_dropout(inputs, training=training)
@@ -334,10 +339,10 @@ class AttentionDecoder(keras.layers.Layer):
             alignments = alignments * ops.expand_dims(ops.cast(mask, alignments.dtype), -1)
         return outputs, alignments
 
-    def compute_mask(self, inputs, memory=None, memory_mask=None, initial_state=None, mask=None, return_alignments=False):
-        if return_alignments:
-            return (mask, mask)
-        return mask
+    def compute_mask(self, inputs, previous_mask=None):
+        # Keras calls `compute_mask(inputs, previous_mask)`, the decoder mask (passed or attached
+        # to the inputs): the outputs keep it, so a loss downstream skips padded target steps.
+        return previous_mask
 
     def compute_output_spec(self, inputs, memory, memory_mask=None, initial_state=None, mask=None, training=None, return_alignments=False):
         batch, steps = inputs.shape[0], inputs.shape[1]

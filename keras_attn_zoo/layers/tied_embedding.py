@@ -29,6 +29,18 @@ class TiedEmbedding(keras.layers.Embedding):
         super().build(input_shape)
         self.output_bias = self.add_weight(name="output_bias", shape=(self.input_dim,), initializer="zeros")
 
+    # keras.layers.Embedding saves only the variables of its quantization spec: the output bias
+    # travels under its own key.
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        if self.built:
+            store["output_bias"] = self.output_bias
+
+    def load_own_variables(self, store):
+        super().load_own_variables(store)
+        if self.built:
+            self.output_bias.assign(store["output_bias"])
+
     def call(self, inputs, reverse=False):
         if reverse:
             return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))) + ops.cast(

@@ -247,6 +247,12 @@ class Seq2Seq(keras.Model):
         self.target_tokenizer = target_tokenizer
         return self
 
+    def predict_texts(self, texts, beam_size=1, batch_size=64, return_attention=False, **search_options):
+        """Strings in, `keras_attn_zoo.inference.Prediction`s out; see `inference.predict_texts`."""
+        from keras_attn_zoo.inference import predict_texts
+
+        return predict_texts(self, texts, beam_size, batch_size, return_attention, **search_options)
+
     def save_assets(self, dir_path):
         import os
 

@@ -1,0 +1,337 @@
+"""Parallel text: reading (source, target) pairs from local files and batching them with `tf.data`.
+
+`read_pairs` reads `.tsv`, `.csv` and `.jsonl` files (each optionally gzipped) and Anki-style `.txt`
+exports (`source<TAB>target<TAB>attribution`, no header). Every problem with a file is a
+`DataError` with one line that names the file and, where there is one, the line.
+
+`make_dataset` tokenizes the pairs with in-graph `SubwordTokenizer`s once, caches the ids, then
+shuffles, buckets by target length and pads with 0 (the pad id) every epoch:
+
+    ({"source_ids": int32 (batch, Ts), "target_ids": int32 (batch, Tt)}, labels int32 (batch, Tt))
+
+with `target_ids = [bos] + y` and `labels = y + [eos]` (teacher forcing; the model learns to emit eos).
+"""
+
+import csv
+import gzip
+import json
+import warnings
+import zlib
+from pathlib import Path
+
+from keras_attn_zoo.errors import DataError
+
+FORMATS = ("tsv", "csv", "jsonl", "anki")
+_SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "anki"}
+_FORMAT_ALIASES = {"txt": "anki", "ndjson": "jsonl"}
+DEFAULT_BUCKET_BOUNDARIES = (8, 16, 24, 32, 48, 64, 96)
+_MAX_LISTED = 5
+
+
+# --------------------------------------------------------------------------------------------
+# Reading files.
+
+
+def read_pairs(path, source, target, split=None, format=None):
+    """Reads (source, target) text pairs from a local file.
+
+    Args:
+        path: a `.tsv`, `.csv` or `.jsonl` file, optionally gzipped (`.tsv.gz`, ...), whose first
+            row (or keys) names the columns; or an Anki-style `.txt` file with no header whose lines
+            are `source<TAB>target[<TAB>attribution]`.
+        source: the source column: a name, or a 0-based index. For Anki files a name is ignored
+            (the source is column 0) and an index picks the column.
+        target: the target column, as `source` (column 1 for Anki files).
+        split: keep only rows whose `split` column equals this (e.g. "train"); the file must have
+            a `split` column.
+        format: "tsv", "csv", "jsonl" or "anki"; by default taken from the file name.
+
+    Returns:
+        `(sources, targets)`: two lists of stripped strings of equal length. Pairs with an empty
+        side are skipped and counted in a warning.
+
+    Raises:
+        DataError: missing file, bytes that are not UTF-8, empty file, missing column, malformed
+            rows (their line numbers are listed), or nothing left after filtering.
+    """
+    path = Path(path)
+    fmt = _resolve_format(path, format)
+    lines = _read_lines(path)
+    if fmt == "jsonl":
+        records, columns = _parse_jsonl(path, lines)
+    elif fmt == "anki":
+        records, columns = _parse_anki(path, lines)
+    else:
+        records, columns = _parse_delimited(path, lines, fmt)
+
+    if fmt == "anki":
+        src_key = source if isinstance(source, int) else 0
+        tgt_key = target if isinstance(target, int) else 1
+        for key in (src_key, tgt_key):
+            if not 0 <= key < 2:
+                raise DataError(f"{path}: Received column index {key}; expected 0 or 1 (Anki files hold source, target).")
+        if split is not None:
+            raise DataError(f"{path}: Received split={split!r}, but Anki .txt files have no split column.")
+    else:
+        src_key = _column(path, source, columns)
+        tgt_key = _column(path, target, columns)
+        if split is not None:
+            split_key = _column(path, "split", columns, purpose=f" (needed by split={split!r})")
+            present = sorted({str(rec.get(split_key, "")).strip() for _, rec in records})
+            records = [(n, rec) for n, rec in records if str(rec.get(split_key, "")).strip() == split]
+            if not records:
+                raise DataError(f"{path}: no rows with split={split!r}; splits present: {', '.join(present)}.")
+
+    sources, targets, empty = [], [], []
+    for lineno, rec in records:
+        src, tgt = _text(rec.get(src_key)), _text(rec.get(tgt_key))
+        if src and tgt:
+            sources.append(src)
+            targets.append(tgt)
+        else:
+            empty.append(lineno)
+    if empty:
+        warnings.warn(
+            f"{path}: skipped {len(empty)} pair(s) with an empty source or target, at line(s) {_list_lines(empty)}.",
+            stacklevel=2,
+        )
+    if not sources:
+        raise DataError(f"{path}: no pair with both source and target non-empty; expected at least one.")
+    return sources, targets
+
+
+def _resolve_format(path, format):
+    if format is not None:
+        fmt = _FORMAT_ALIASES.get(format, format)
+        if fmt not in FORMATS:
+            raise ValueError(f"Received: format={format!r}; expected one of {', '.join(map(repr, FORMATS))}.")
+        return fmt
+    suffixes = [s.lower() for s in path.suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes = suffixes[:-1]
+    fmt = _SUFFIXES.get(suffixes[-1] if suffixes else "")
+    if fmt is None:
+        raise DataError(
+            f"{path}: cannot tell the format from the name; expected .tsv, .csv, .jsonl or .txt "
+            f"(optionally .gz), or pass format= one of {', '.join(FORMATS)}."
+        )
+    return fmt
+
+
+def _read_lines(path):
+    """Returns [(line_number, text)] without line ends; checks the file exists, gunzips, decodes UTF-8."""
+    if not path.exists():
+        raise DataError(f"{path}: no such file.")
+    if not path.is_file():
+        raise DataError(f"{path}: not a file; expected a data file.")
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == b"\x1f\x8b"
+    lines = []
+    try:
+        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+            for number, raw in enumerate(f, start=1):
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    bad = raw[error.start : error.start + 1].hex()
+                    raise DataError(
+                        f"{path}:{number}: byte 0x{bad} at column {error.start + 1} is not UTF-8; expected UTF-8 text."
+                    ) from None
+                if number == 1:
+                    text = text.removeprefix("\ufeff")
+                lines.append((number, text.rstrip("\r\n")))
+    except (OSError, EOFError, zlib.error) as error:
+        raise DataError(f"{path}: cannot be read as {'gzip' if gzipped else 'a file'} ({error}).") from None
+    if not any(text.strip() for _, text in lines):
+        raise DataError(f"{path}: file is empty; expected a header row and pairs of texts.")
+    return lines
+
+
+def _parse_delimited(path, lines, fmt):
+    """TSV (plain tab split, no quoting) or CSV (RFC 4180 quoting) with a header row."""
+    nonblank = [(n, t) for n, t in lines if t.strip()]
+    if fmt == "tsv":
+        rows = [(n, t.split("\t")) for n, t in nonblank]
+        what = "tab-separated"
+    else:
+        rows = []
+        reader = csv.reader(t + "\n" for _, t in lines)
+        start = 1
+        try:
+            for fields in reader:
+                if fields:
+                    rows.append((lines[start - 1][0], fields))
+                start = reader.line_num + 1
+        except csv.Error as error:
+            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({error}).") from None
+        what = "comma-separated"
+    (header_line, header), body = rows[0], rows[1:]
+    header = [h.strip() for h in header]
+    if not body:
+        raise DataError(f"{path}: has a header (line {header_line}) but no rows; expected pairs of texts.")
+    bad = [n for n, fields in body if len(fields) != len(header)]
+    if bad:
+        first = next(len(f) for n, f in body if n == bad[0])
+        raise DataError(
+            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected {len(header)} "
+            f"{what} fields as in the header, got {first} at line {bad[0]}."
+        )
+    records = [(n, dict(zip(header, fields))) for n, fields in body]
+    return records, header
+
+
+def _parse_jsonl(path, lines):
+    records, bad, reasons, columns = [], [], [], {}
+    for number, text in lines:
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as error:
+            bad.append(number)
+            reasons.append(f"bad JSON: {error.msg}")
+            continue
+        if not isinstance(obj, dict):
+            bad.append(number)
+            reasons.append(f"a JSON {type(obj).__name__}, not an object")
+            continue
+        columns.update(dict.fromkeys(obj))
+        records.append((number, obj))
+    if bad:
+        raise DataError(
+            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected one JSON object "
+            f"per line ({reasons[0]} at line {bad[0]})."
+        )
+    return records, list(columns)
+
+
+def _parse_anki(path, lines):
+    records, bad = [], []
+    for number, text in lines:
+        if not text.strip():
+            continue
+        fields = text.split("\t")
+        if len(fields) in (2, 3):
+            records.append((number, dict(enumerate(fields))))
+        else:
+            bad.append(number)
+    if bad:
+        raise DataError(
+            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected "
+            f"source<TAB>target[<TAB>attribution]."
+        )
+    return records, [0, 1]
+
+
+def _column(path, name, columns, purpose=""):
+    if isinstance(name, int) and not isinstance(name, bool):
+        if not 0 <= name < len(columns):
+            raise DataError(f"{path}: Received column index {name}; the file has {len(columns)} columns.")
+        return columns[name]
+    if name not in columns:
+        raise DataError(f"{path}: no column {name!r}{purpose}; columns present: {', '.join(map(str, columns))}.")
+    return name
+
+
+def _text(value):
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False)
+    return str(value).strip()
+
+
+def _list_lines(numbers):
+    shown = ", ".join(str(n) for n in numbers[:_MAX_LISTED])
+    return shown + (f" and {len(numbers) - _MAX_LISTED} more" if len(numbers) > _MAX_LISTED else "")
+
+
+# --------------------------------------------------------------------------------------------
+# Batching.
+
+
+def make_dataset(
+    sources,
+    targets,
+    source_tokenizer,
+    target_tokenizer,
+    batch_size=64,
+    max_source_length=None,
+    max_target_length=None,
+    shuffle=True,
+    seed=0,
+    bucket_boundaries=None,
+):
+    """Builds a `tf.data.Dataset` of padded teacher-forcing batches from text pairs.
+
+    Args:
+        sources, targets: lists of strings of equal length.
+        source_tokenizer, target_tokenizer: `SubwordTokenizer`s (or anything with an in-graph
+            `tokenize(strings) -> RaggedTensor` and `bos_id`/`eos_id`).
+        batch_size: pairs per batch (the last batch of a bucket may be smaller).
+        max_source_length: truncate source ids to this many.
+        max_target_length: truncate targets so `target_ids` and `labels` have at most this many ids
+            (y keeps `max_target_length - 1` ids, then bos/eos is added).
+        shuffle: shuffle the pairs every epoch (reproducibly from `seed`).
+        seed: shuffling seed.
+        bucket_boundaries: target-length boundaries for `bucket_by_sequence_length`; None uses
+            `DEFAULT_BUCKET_BOUNDARIES`, an empty sequence (or False) disables bucketing.
+
+    Returns:
+        a dataset of `({"source_ids": (B, Ts), "target_ids": (B, Tt)}, labels (B, Tt))`, all int32,
+        padded with 0. Tokenization runs once (the first epoch) and is cached.
+    """
+    import tensorflow as tf
+
+    sources, targets = list(sources), list(targets)
+    if len(sources) != len(targets):
+        raise ValueError(f"Received {len(sources)} sources and {len(targets)} targets; expected equal numbers.")
+    if not sources:
+        raise ValueError("Received no pairs; expected at least one (source, target) pair.")
+    _check_int("batch_size", batch_size, least=1, optional=False)
+    _check_int("max_source_length", max_source_length, least=1)
+    _check_int("max_target_length", max_target_length, least=2)  # room for bos/eos and one token
+    bos, eos = target_tokenizer.bos_id, target_tokenizer.eos_id
+
+    def tokenize(src, tgt):
+        return source_tokenizer.tokenize(src), target_tokenizer.tokenize(tgt)
+
+    def to_example(src, tgt):
+        src = tf.cast(src, tf.int32)
+        tgt = tf.cast(tgt, tf.int32)
+        if max_source_length is not None:
+            src = src[:max_source_length]
+        if max_target_length is not None:
+            tgt = tgt[: max_target_length - 1]
+        target_ids = tf.concat([tf.constant([bos], tf.int32), tgt], axis=0)
+        labels = tf.concat([tgt, tf.constant([eos], tf.int32)], axis=0)
+        return {"source_ids": src, "target_ids": target_ids}, labels
+
+    ds = tf.data.Dataset.from_tensor_slices((tf.constant(sources, tf.string), tf.constant(targets, tf.string)))
+    ds = ds.batch(1024).map(tokenize, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+    ds = ds.map(to_example, num_parallel_calls=tf.data.AUTOTUNE).cache()
+    if shuffle:
+        ds = ds.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
+
+    if bucket_boundaries is None:
+        bucket_boundaries = DEFAULT_BUCKET_BOUNDARIES
+    boundaries = sorted({int(b) for b in (bucket_boundaries or ()) if int(b) > 1})
+    if max_target_length is not None:
+        boundaries = [b for b in boundaries if b <= max_target_length]
+    if boundaries:
+        ds = ds.bucket_by_sequence_length(
+            element_length_func=lambda features, labels: tf.shape(labels)[0],
+            bucket_boundaries=boundaries,
+            bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
+        )
+    else:
+        ds = ds.padded_batch(batch_size)
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _check_int(name, value, least, optional=True):
+    if value is None and optional:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        expected = f"an integer >= {least}" + (" or None" if optional else "")
+        raise ValueError(f"Received: {name}={value!r}; expected {expected}.")

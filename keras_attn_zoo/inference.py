@@ -1,0 +1,104 @@
+"""From strings to strings with a trained `Seq2Seq`: batching, truncation, empty inputs."""
+
+import dataclasses
+import logging
+
+import numpy as np
+
+logger = logging.getLogger("keras_attn_zoo")
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One model output.
+
+    Attributes:
+        text: the detokenized output ("" for an empty input).
+        score: the search score (length-normalised log probability), None for an empty input.
+        token_ids: output ids, without eos.
+        tokens: output subword pieces, then "</s>" where the model ended the output.
+        source_tokens: the source subword pieces the model read (after truncation).
+        attention: (len(tokens), len(source_tokens)) weights, when asked for.
+        truncated: True when the input was longer than the model's maximum and was cut.
+    """
+
+    text: str
+    score: float | None = None
+    token_ids: list = dataclasses.field(default_factory=list)
+    tokens: list = dataclasses.field(default_factory=list)
+    source_tokens: list = dataclasses.field(default_factory=list)
+    attention: np.ndarray | None = None
+    truncated: bool = False
+
+    def to_dict(self):
+        result = {"output": self.text, "score": self.score, "truncated": self.truncated}
+        if self.attention is not None:
+            result.update(
+                source_tokens=self.source_tokens,
+                output_tokens=self.tokens,
+                attention=np.round(self.attention, 4).tolist(),
+            )
+        return result
+
+
+def predict_texts(model, texts, beam_size=1, batch_size=64, return_attention=False, **search_options):
+    """Translate (or summarize) a list of strings with a model that has tokenizers attached.
+
+    Inputs are sorted by length and batched; empty or whitespace-only inputs give an empty
+    output without running the model; inputs longer than `model.max_source_length` subword
+    pieces are truncated with a warning. Output order is the input order.
+
+    Args:
+        model: a `Seq2Seq` with `attach_tokenizers` done.
+        texts: a list of str.
+        beam_size: 1 for greedy search.
+        batch_size: inputs per search call.
+        return_attention: fill `Prediction.attention`.
+        **search_options: passed to `Seq2Seq.generate` (alpha, beta, min_length,
+            no_repeat_ngram_size, max_length, max_length_ratio, max_length_offset).
+
+    Returns:
+        a list of `Prediction`, one per input.
+    """
+    if model.source_tokenizer is None:
+        raise ValueError("This model has no tokenizers attached; call model.attach_tokenizers(...) first.")
+    if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+        raise TypeError("Received: texts that are not a list of str; expected a list of str.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Received: batch_size={batch_size!r}; expected an integer >= 1.")
+    results = [Prediction(text="") for _ in texts]
+    todo = [i for i, text in enumerate(texts) if text.strip()]
+    if not todo:
+        return results
+    source_ids = model.source_tokenizer.encode([texts[i].strip() for i in todo])
+    limit = model.max_source_length
+    cut = [len(ids) > limit for ids in source_ids]
+    if any(cut):
+        logger.warning(
+            "%d input(s) longer than the model's maximum of %d subword pieces were truncated.", sum(cut), limit
+        )
+    source_ids = [ids[:limit] for ids in source_ids]
+    order = sorted(range(len(todo)), key=lambda j: len(source_ids[j]))
+    target_tokenizer = model.target_tokenizer
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(1, max(len(source_ids[j]) for j in chunk))
+        batch = np.zeros((len(chunk), width), dtype="int32")
+        for row, j in enumerate(chunk):
+            batch[row, : len(source_ids[j])] = source_ids[j]
+        out = model.generate(batch, beam_size=beam_size, **search_options)
+        for row, j in enumerate(chunk):
+            length = int(out["lengths"][row])
+            ids = [int(i) for i in out["token_ids"][row][:length]]
+            ended = length < out["token_ids"].shape[1] and int(out["token_ids"][row][length]) == target_tokenizer.eos_id
+            prediction = results[todo[j]]
+            prediction.text = target_tokenizer.decode([ids])[0]
+            prediction.score = float(out["scores"][row])
+            prediction.token_ids = ids
+            prediction.truncated = cut[j]
+            if return_attention:
+                steps = length + (1 if ended else 0)
+                prediction.tokens = target_tokenizer.id_to_piece(ids) + (["</s>"] if ended else [])
+                prediction.source_tokens = model.source_tokenizer.id_to_piece(source_ids[j])
+                prediction.attention = np.asarray(out["weights"][row][:steps, : len(source_ids[j])])
+    return results

@@ -1,0 +1,206 @@
+"""Figures for model cards and reports: BLEU by source length, and attention heatmaps.
+
+Matplotlib is imported inside each function and drawn on an explicit Agg canvas (no pyplot, no
+global backend switch), so importing this module is free and plotting works on machines without
+a display. Each function writes one PNG, creating its folder if needed, and returns its path.
+"""
+
+import math
+from pathlib import Path
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+
+
+def _new_figure(figsize, dpi):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=figsize, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def _save(figure, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=figure.dpi)
+    return path
+
+
+def _bucket_table(results):
+    """Checks `results` and returns (bucket labels, {model: [bleu or nan]}, [n or None])."""
+    if not isinstance(results, dict) or not results:
+        raise ValueError(
+            f"Received: results of type {type(results).__name__} with "
+            f"{len(results) if hasattr(results, '__len__') else 'no'} entries; expected a "
+            "non-empty dict of model name -> list of bucket dicts from `bleu_by_length`."
+        )
+    labels = None
+    counts = None
+    series = {}
+    for model, buckets in results.items():
+        try:
+            model_labels = [bucket["bucket"] for bucket in buckets]
+            bleus = [bucket["bleu"] for bucket in buckets]
+            model_counts = [bucket.get("n") for bucket in buckets]
+        except (TypeError, KeyError) as error:
+            raise ValueError(
+                f"Received: results[{model!r}] = {buckets!r}; expected a list of dicts with "
+                "'bucket', 'bleu' and 'n' keys, as `bleu_by_length` returns."
+            ) from error
+        if not model_labels:
+            raise ValueError(f"Received: results[{model!r}] = []; expected at least one bucket.")
+        if labels is None:
+            labels, counts = model_labels, model_counts
+        elif model_labels != labels:
+            raise ValueError(
+                f"Received: buckets {model_labels} for {model!r} and {labels} for "
+                f"{next(iter(results))!r}; expected every model scored on the same buckets."
+            )
+        elif model_counts != counts:
+            counts = None  # Different test sets: sentence counts are not shared, so not shown.
+        series[model] = [math.nan if bleu is None else float(bleu) for bleu in bleus]
+    return labels, series, counts
+
+
+def plot_bleu_by_length(results, path, title=None, *, figsize=(7.0, 4.5), dpi=100):
+    """Plots BLEU against source-length bucket, one line with markers per model.
+
+    Args:
+        results: `{model name: bleu_by_length(...)}`; every model must use the same buckets. An
+            empty bucket (`bleu` None) leaves a gap in that model's line. When every model has
+            the same sentence count in a bucket, it is shown under the bucket label.
+        path: the PNG file to write.
+        title: figure title; default "BLEU by source length".
+        figsize: figure size in inches; the PNG is `figsize * dpi` pixels.
+        dpi: pixels per inch.
+
+    Returns:
+        the `Path` written.
+
+    Raises:
+        ValueError: `results` is empty, malformed, or the models' buckets differ.
+    """
+    labels, series, counts = _bucket_table(results)
+    figure = _new_figure(figsize, dpi)
+    axes = figure.add_subplot()
+    positions = list(range(len(labels)))
+    top = 0.0
+    for index, (model, bleus) in enumerate(series.items()):
+        axes.plot(
+            positions,
+            bleus,
+            marker=_MARKERS[index % len(_MARKERS)],
+            linewidth=1.8,
+            markersize=7,
+            label=str(model),
+        )
+        top = max([top] + [b for b in bleus if not math.isnan(b)])
+    tick_labels = labels
+    if counts is not None and all(n is not None for n in counts):
+        tick_labels = [f"{label}\n(n={n})" for label, n in zip(labels, counts)]
+    axes.set_xticks(positions, tick_labels)
+    axes.set_xlim(-0.4, len(labels) - 0.6)
+    axes.set_ylim(0, max(top * 1.15, 1.0))
+    axes.set_xlabel("Source length (words)")
+    axes.set_ylabel("BLEU")
+    axes.set_title(title if title is not None else "BLEU by source length")
+    axes.grid(True, axis="y", alpha=0.4)
+    axes.legend(title="Model" if len(series) > 1 else None)
+    return _save(figure, path)
+
+
+def _attention_figsize(n_source, n_output):
+    width = min(max(0.4 * n_source + 2.5, 5.0), 24.0)
+    height = min(max(0.35 * n_output + 1.5, 4.0), 24.0)
+    return width, height
+
+
+def _label_fontsize(n_tokens, inches):
+    """Points per label: at most 10, smaller when the labels would overlap, never below 5."""
+    spacing_points = 72.0 * max(inches - 2.0, 1.0) / n_tokens
+    return min(10.0, max(5.0, 0.55 * spacing_points))
+
+
+def plot_attention(
+    weights, source_tokens, output_tokens, path, title=None, *, figsize=None, dpi=100
+):
+    """Draws attention weights as a heatmap: source tokens across, output tokens down.
+
+    Row i shows how output token i spread its attention over the source. Weights in [0, 1] (the
+    softmax probabilities the layers return) use a fixed 0-1 colour scale, so figures of
+    different sentences compare; other values are scaled to their own range.
+
+    Args:
+        weights: array-like of shape (len(output_tokens), len(source_tokens)), e.g. one
+            example's `(T_out, T_src)` slice of an attention decoder's weights.
+        source_tokens: the source tokens, labels of the x axis (rotated to stay readable).
+        output_tokens: the output tokens, labels of the y axis.
+        path: the PNG file to write.
+        title: figure title; default none.
+        figsize: figure size in inches; default grows with the token counts (5-24 inches wide,
+            4-24 high). The PNG is `figsize * dpi` pixels.
+        dpi: pixels per inch.
+
+    Returns:
+        the `Path` written.
+
+    Raises:
+        ValueError: `weights` is not 2-D, is empty, or its shape does not match the token counts.
+    """
+    import numpy as np
+
+    weights = np.asarray(weights, dtype=np.float64)
+    source_tokens = [str(token) for token in source_tokens]
+    output_tokens = [str(token) for token in output_tokens]
+    expected = (len(output_tokens), len(source_tokens))
+    if weights.shape != expected or 0 in expected:
+        raise ValueError(
+            f"Received: weights of shape {weights.shape}, {len(source_tokens)} source_tokens and "
+            f"{len(output_tokens)} output_tokens; expected weights of shape {expected} = "
+            "(len(output_tokens), len(source_tokens)), with at least one token of each."
+        )
+    finite = weights[np.isfinite(weights)]
+    probabilities = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
+    if figsize is None:
+        figsize = _attention_figsize(len(source_tokens), len(output_tokens))
+
+    figure = _new_figure(figsize, dpi)
+    axes = figure.add_subplot()
+    image = axes.imshow(
+        weights,
+        cmap="viridis",
+        aspect="auto",
+        interpolation="nearest",
+        vmin=0.0 if probabilities else None,
+        vmax=1.0 if probabilities else None,
+    )
+    axes.set_xticks(
+        range(len(source_tokens)),
+        source_tokens,
+        rotation=60,
+        ha="right",
+        rotation_mode="anchor",
+        fontsize=_label_fontsize(len(source_tokens), figsize[0]),
+        parse_math=False,
+    )
+    axes.set_yticks(
+        range(len(output_tokens)),
+        output_tokens,
+        fontsize=_label_fontsize(len(output_tokens), figsize[1]),
+        parse_math=False,
+    )
+    axes.set_xlabel("Source")
+    axes.set_ylabel("Output")
+    if title is not None:
+        axes.set_title(title)
+    # A bar about 0.4 inch wide that spans most of the height, whatever the figure size.
+    figure.colorbar(
+        image,
+        ax=axes,
+        label="Attention weight",
+        fraction=min(0.05, 0.4 / figsize[0]),
+        aspect=max(20.0, 2.0 * figsize[1]),
+        pad=0.02,
+    )
+    return _save(figure, path)

@@ -1,0 +1,28 @@
+"""The registry of recipe names. Plain data and no TensorFlow import: the CLI reads it cheaply."""
+
+import difflib
+
+from keras_attn_zoo.errors import UnknownNameError
+
+# name -> (task, "module:function") of the builder; imported only when used.
+RECIPES = {
+    "translation": ("translation", "keras_attn_zoo.recipes.translation:translation"),
+}
+
+
+def closest(name, names):
+    """A ' Did you mean ...?' suffix naming the closest known names, or the full list."""
+    near = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.5)
+    if near:
+        return " Did you mean " + " or ".join(repr(n) for n in near) + "?"
+    return " Known: " + ", ".join(sorted(names)) + "."
+
+
+def get_recipe(name):
+    """The builder function of a recipe name."""
+    if name not in RECIPES:
+        raise UnknownNameError(f"Unknown recipe {name!r}." + closest(name, RECIPES))
+    import importlib
+
+    module, function = RECIPES[name][1].split(":")
+    return getattr(importlib.import_module(module), function)

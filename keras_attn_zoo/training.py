@@ -1,0 +1,228 @@
+"""`attn-zoo train RECIPE.toml`: train a recipe on text pairs, resumable, with early stopping.
+
+A run lives in one folder (`[output] dir`, default `runs/<name>`):
+
+    tokenizers/        the SentencePiece models, trained once from the train split
+    backup/            Keras BackupAndRestore: weights, optimizer state and epoch, every epoch
+    state.json         best dev loss, its epoch, epochs without improvement, training seconds
+    log.csv            one row per epoch
+    checkpoint/        the best model so far (by dev loss), in the checkpoint format
+
+Killing the run (even with `kill -9`) and starting the same command again continues after the
+last completed epoch: BackupAndRestore keeps the previous epoch's files too, so a kill during a
+save falls back to them.
+"""
+
+import json
+import logging
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import keras
+
+from keras_attn_zoo.errors import DataError
+
+logger = logging.getLogger("keras_attn_zoo")
+
+TRAINING_DEFAULTS = {
+    "epochs": 20,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "clipnorm": 1.0,
+    "patience": 3,
+    "max_source_length": 100,
+    "max_target_length": 120,
+    "time_budget_minutes": None,
+    "max_train_examples": None,
+}
+SECTIONS = {"name", "seed", "task", "recipe", "data", "tokenizer", "training", "evaluation", "output", "card"}
+
+
+def load_recipe_file(path):
+    """Read and check a recipe TOML file; relative data paths are resolved against its folder."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"Recipe file {str(path)!r} does not exist.")
+    try:
+        spec = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise DataError(f"Recipe file {str(path)!r} is not valid TOML: {error}") from None
+    unknown = sorted(set(spec) - SECTIONS)
+    if unknown:
+        raise DataError(f"Recipe file {str(path)!r} has unknown keys {unknown}; expected some of {sorted(SECTIONS)}.")
+    for key in ("name", "recipe", "data"):
+        if key not in spec:
+            raise DataError(f"Recipe file {str(path)!r} lacks the required [{key}] entry.")
+    data = spec["data"]
+    for key in ("path", "source", "target"):
+        if key not in data:
+            raise DataError(f"Recipe file {str(path)!r}: [data] lacks {key!r}.")
+    data_path = Path(data["path"])
+    if not data_path.is_absolute() and not data_path.exists():
+        data_path = path.parent / data_path
+    data["path"] = str(data_path)
+    unknown = sorted(set(spec.get("training", {})) - set(TRAINING_DEFAULTS))
+    if unknown:
+        raise DataError(f"Recipe file {str(path)!r}: [training] has unknown keys {unknown}.")
+    spec["training"] = {**TRAINING_DEFAULTS, **spec.get("training", {})}
+    spec["file"] = str(path)
+    return spec
+
+
+def _read_split(data, split):
+    from keras_attn_zoo.data import read_pairs
+
+    return read_pairs(data["path"], data["source"], data["target"], split=split, format=data.get("format"))
+
+
+def _tokenizers(spec, run_dir, sources, targets):
+    from keras_attn_zoo.tokenizer import SubwordTokenizer
+
+    folder = run_dir / "tokenizers"
+    paths = folder / "source.spm.model", folder / "target.spm.model"
+    if all(p.exists() for p in paths):
+        return tuple(SubwordTokenizer.load(p) for p in paths)
+    options = spec.get("tokenizer", {})
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizers = []
+    for texts, key, path in ((sources, "source", paths[0]), (targets, "target", paths[1])):
+        logger.info("Training the %s tokenizer on %d texts", key, len(texts))
+        tokenizer = SubwordTokenizer.train(
+            texts,
+            vocab_size=options.get(f"{key}_vocab_size", options.get("vocab_size", 4000)),
+            model_type=options.get("model_type", "unigram"),
+            seed=spec.get("seed", 0),
+        )
+        tokenizer.save(path)
+        tokenizers.append(tokenizer)
+    return tuple(tokenizers)
+
+
+def strategy_for(distribute):
+    """The tf.distribute strategy for `--distribute`: None (default) or "mirrored"."""
+    import tensorflow as tf
+
+    if distribute in (None, "none", "default"):
+        return tf.distribute.get_strategy()
+    if distribute == "mirrored":
+        gpus = tf.config.list_logical_devices("GPU")
+        devices = [d.name for d in (gpus or tf.config.list_logical_devices("CPU"))]
+        return tf.distribute.MirroredStrategy(devices=devices)
+    raise ValueError(f"Received: distribute={distribute!r}; expected 'mirrored' or None.")
+
+
+def train(recipe_file, run_dir=None, distribute=None, verbose=1):
+    """Train the recipe of a TOML file; returns the path of the best checkpoint folder."""
+    from keras_attn_zoo.checkpoint import save_checkpoint
+    from keras_attn_zoo.data import make_dataset
+    from keras_attn_zoo.recipes import get_recipe
+
+    spec = load_recipe_file(recipe_file)
+    recipe_options = dict(spec["recipe"])
+    recipe_name = recipe_options.pop("name", None) or spec.get("task", "translation")
+    builder = get_recipe(recipe_name)
+    hp = spec["training"]
+    run_dir = Path(run_dir or spec.get("output", {}).get("dir") or Path("runs") / spec["name"])
+    run_dir.mkdir(parents=True, exist_ok=True)
+    seed = int(spec.get("seed", 0))
+    keras.utils.set_random_seed(seed)
+
+    data = spec["data"]
+    train_sources, train_targets = _read_split(data, data.get("train_split", "train"))
+    if hp["max_train_examples"]:
+        train_sources, train_targets = train_sources[: hp["max_train_examples"]], train_targets[: hp["max_train_examples"]]
+    dev_sources, dev_targets = _read_split(data, data.get("dev_split", "dev"))
+    source_tokenizer, target_tokenizer = _tokenizers(spec, run_dir, train_sources, train_targets)
+
+    lengths = dict(max_source_length=hp["max_source_length"], max_target_length=hp["max_target_length"])
+    train_data = make_dataset(
+        train_sources, train_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], seed=seed, **lengths
+    )
+    dev_data = make_dataset(
+        dev_sources, dev_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], shuffle=False, **lengths
+    )
+
+    strategy = strategy_for(distribute)
+    with strategy.scope():
+        recipe_options.setdefault("max_source_length", hp["max_source_length"])
+        recipe_options.setdefault("max_target_length", hp["max_target_length"])
+        model = builder(source_tokenizer, target_tokenizer, **recipe_options)
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp["learning_rate"], clipnorm=hp["clipnorm"]),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+        )
+    card_info = {
+        "name": spec["name"],
+        "recipe_file": spec["file"],
+        "training_data": {k: data[k] for k in data if k != "path"} | {"file": os.path.basename(data["path"])},
+        "train_examples": len(train_sources),
+        "dev_examples": len(dev_sources),
+        "seed": seed,
+        "hyperparameters": hp,
+    }
+    state = EpochState(run_dir, hp, lambda m, meta: save_checkpoint(
+        m, run_dir / "checkpoint", task=builder.__name__, recipe=recipe_name, metadata=meta
+    ), card_info)
+    callbacks = [
+        state,
+        keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False),
+        keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+    ]
+    if state.done:
+        logger.info("%s already finished (%s); nothing to train.", run_dir, state.data.get("stopped"))
+        return run_dir / "checkpoint"
+    model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
+    state.finish()
+    return run_dir / "checkpoint"
+
+
+class EpochState(keras.callbacks.Callback):
+    """Early stopping on dev loss, best-checkpoint saving and a time budget that survive a restart."""
+
+    def __init__(self, run_dir, hp, save, info):
+        super().__init__()
+        self.path = Path(run_dir) / "state.json"
+        self.hp, self.save, self.info = hp, save, info
+        self.data = {"best_val_loss": None, "best_epoch": None, "wait": 0, "seconds": 0.0, "stopped": None}
+        if self.path.exists():
+            self.data.update(json.loads(self.path.read_text()))
+
+    @property
+    def done(self):
+        return self.data.get("stopped") is not None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.monotonic()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        self.data["seconds"] += time.monotonic() - self.started
+        self.data["epochs"] = epoch + 1
+        val_loss = logs.get("val_loss")
+        if val_loss is not None and (self.data["best_val_loss"] is None or val_loss < self.data["best_val_loss"]):
+            self.data.update(best_val_loss=float(val_loss), best_epoch=epoch + 1, wait=0)
+            meta = dict(
+                self.info,
+                best_epoch=epoch + 1,
+                dev_loss=float(val_loss),
+                train_loss=float(logs.get("loss", float("nan"))),
+                training_seconds=round(self.data["seconds"], 1),
+            )
+            self.save(self.model, meta)
+        else:
+            self.data["wait"] += 1
+        if self.data["wait"] >= self.hp["patience"]:
+            self.data["stopped"] = f"early stopping after epoch {epoch + 1}"
+        budget = self.hp.get("time_budget_minutes")
+        if budget and self.data["seconds"] >= 60 * budget:
+            self.data["stopped"] = f"time budget of {budget} min reached after epoch {epoch + 1}"
+        if self.data["stopped"]:
+            self.model.stop_training = True
+        self.path.write_text(json.dumps(self.data, indent=2))
+
+    def finish(self):
+        if not self.data["stopped"]:
+            self.data["stopped"] = f"all {self.hp['epochs']} epochs done"
+        self.path.write_text(json.dumps(self.data, indent=2))
