@@ -126,7 +126,10 @@ def download(repo_id, revision=None, cache_dir=None, *, token=None, timeout=None
 
 
 def upload_folder(folder, repo_id, private=False, branch=None, commit_message=None, token=None):
-    """Push a checkpoint folder to a model repository in one commit; return the commit sha.
+    """Push a checkpoint folder to a branch of a model repository; return the commit sha.
+
+    A checkpoint folder goes in one commit (huggingface_hub splits only folders of more than 250
+    files or 100 MB of small files, when `hf_xet` is installed; then the last commit is returned).
 
     Creates the repository if needed (`private` applies to a new repository; pushing
     `private=True` to an existing public one fails rather than publishing), and the branch from the

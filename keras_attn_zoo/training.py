@@ -60,7 +60,7 @@ def load_recipe_file(path):
         if key not in data:
             raise DataError(f"Recipe file {str(path)!r}: [data] lacks {key!r}.")
     data_path = Path(data["path"])
-    if not data_path.is_absolute() and not data_path.exists():
+    if not data_path.is_absolute():  # relative to the recipe file, wherever it is run from
         data_path = path.parent / data_path
     data["path"] = str(data_path)
     unknown = sorted(set(spec.get("training", {})) - set(TRAINING_DEFAULTS))

@@ -10,6 +10,7 @@ ATTENTION_OPTIONS = {
     "luong_concat": ("concat", "luong"),
     "cosine": ("cosine", "luong"),
     None: (None, None),
+    "none": (None, None),  # TOML has no null
 }
 
 
@@ -62,6 +63,7 @@ def translation(
     if source_vocab_size is None or target_vocab_size is None:
         raise ValueError("Pass source_tokenizer and target_tokenizer (or both vocabulary sizes).")
     decoder_attention, placement = ATTENTION_OPTIONS[attention]
+    attention = None if attention == "none" else attention
     model = Seq2Seq(
         source_vocab_size,
         target_vocab_size,
