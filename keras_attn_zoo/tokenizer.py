@@ -160,6 +160,11 @@ class SubwordTokenizer:
         return self._proto
 
     @property
+    def tf_tokenizer(self):
+        """The `tensorflow_text.SentencepieceTokenizer` (a trackable `tf.Module`) used in the graph."""
+        return self._sp
+
+    @property
     def vocab_size(self):
         return self._vocab_size
 

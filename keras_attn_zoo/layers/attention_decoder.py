@@ -195,6 +195,11 @@ class AttentionDecoder(keras.layers.Layer):
     # -- The single-step API (inference, beam search) -------------------------------------------
     def precompute_memory(self, memory, memory_mask=None):
         """Work done once per source: the projected keys. Returns a dict for `step`."""
+        if not self.built:
+            raise ValueError(
+                f"Layer {self.name!r} is not built: call it once on (inputs, memory) or call "
+                "`build(inputs_shape, memory_shape)` before using the single-step API."
+            )
         return {
             "values": memory,
             "keys": None if self.attention_layer is None else self.attention_layer.process_key(memory),

@@ -8,6 +8,15 @@ from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
 PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+SEARCH_DEFAULTS = {
+    "alpha": 0.0,
+    "beta": 0.0,
+    "min_length": 0,
+    "no_repeat_ngram_size": 0,
+    "max_length": None,
+    "max_length_ratio": 2.0,
+    "max_length_offset": 10,
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
@@ -147,42 +156,61 @@ class Seq2Seq(keras.Model):
         return self.output_projection(decoded)
 
     # -- Generation -----------------------------------------------------------------------------
-    def generate(
-        self,
-        source_ids,
-        beam_size=1,
-        alpha=0.0,
-        beta=0.0,
-        min_length=0,
-        no_repeat_ngram_size=0,
-        max_length=None,
-        max_length_ratio=2.0,
-        max_length_offset=10,
-    ):
-        """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
+    def search_options(self, beam_size=1, **options):
+        """Checked search options with their defaults, as plain Python numbers.
 
-        Each output may have at most min(max_length, ratio * source length + offset) tokens
-        including eos; max_length defaults to `max_target_length`. Returns a dict of numpy
-        arrays (see `keras_attn_zoo.decoding.beam_search`).
+        Options: alpha (length penalty), beta (coverage penalty), min_length,
+        no_repeat_ngram_size, max_length (default `max_target_length`), and max_length_ratio /
+        max_length_offset: each output may have at most
+        min(max_length, ratio * source length + offset) tokens, eos included.
         """
-        if not isinstance(beam_size, int) or beam_size < 1:
+        unknown = sorted(set(options) - set(SEARCH_DEFAULTS))
+        if unknown:
+            raise ValueError(
+                f"Received: search option(s) {', '.join(map(repr, unknown))}; expected any of "
+                f"{', '.join(map(repr, SEARCH_DEFAULTS))}."
+            )
+        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
             raise ValueError(f"Received: beam_size={beam_size!r}; expected an integer >= 1.")
-        max_length = int(max_length or self.max_target_length)
+        merged = {**SEARCH_DEFAULTS, **options}
+        max_length = int(merged["max_length"] or self.max_target_length)
         if max_length < 1:
             raise ValueError(f"Received: max_length={max_length}; expected an integer >= 1.")
-        options = (beam_size, float(alpha), float(beta), int(min_length), int(no_repeat_ngram_size), max_length)
-        search = self._search_functions.get(options)
-        if search is None:
-            search = self._compile_search(*options)
-            self._search_functions[options] = search
-        source_ids = ops.convert_to_tensor(source_ids, "int32")
-        source_lengths = ops.sum(ops.cast(ops.not_equal(source_ids, PAD_ID), "float32"), axis=1)
-        limits = ops.cast(ops.floor(source_lengths * max_length_ratio), "int32") + int(max_length_offset)
-        limits = ops.clip(limits, 1, max_length)
-        outputs = search(source_ids, limits)
+        return {
+            "beam_size": beam_size,
+            "alpha": float(merged["alpha"]),
+            "beta": float(merged["beta"]),
+            "min_length": int(merged["min_length"]),
+            "no_repeat_ngram_size": int(merged["no_repeat_ngram_size"]),
+            "max_length": max_length,
+            "max_length_ratio": float(merged["max_length_ratio"]),
+            "max_length_offset": int(merged["max_length_offset"]),
+        }
+
+    def generate(self, source_ids, beam_size=1, **options):
+        """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
+
+        See `search_options` for the options. The search is compiled once per set of options.
+        Returns a dict of numpy arrays (see `keras_attn_zoo.decoding.beam_search`).
+        """
+        options = self.search_options(beam_size, **options)
+        key = tuple(sorted(options.items()))
+        compiled = self._search_functions.get(key)
+        if compiled is None:
+            compiled = self._compile_search(options)
+            self._search_functions[key] = compiled
+        outputs = compiled(ops.convert_to_tensor(source_ids, "int32"))
         return {key: ops.convert_to_numpy(value) for key, value in outputs.items()}
 
-    def _search(self, source_ids, limits, beam_size, alpha, beta, min_length, no_repeat_ngram_size, max_length):
+    def search(self, source_ids, options):
+        """The traceable search on (batch, Ts) source ids with checked `options` (see `search_options`).
+
+        `generate` compiles it; `keras_attn_zoo.export` traces it into a SavedModel.
+        """
+        source_lengths = ops.sum(ops.cast(ops.not_equal(source_ids, PAD_ID), "float32"), axis=1)
+        limits = ops.cast(ops.floor(source_lengths * options["max_length_ratio"]), "int32")
+        limits = ops.clip(limits + options["max_length_offset"], 1, options["max_length"])
+        beam_size = options["beam_size"]
         memory, source_mask, encoder_state = self._encode(source_ids, training=False)
         bundle = self.decoder.precompute_memory(memory, source_mask)
         state = self.decoder.get_initial_state(bundle, encoder_state)
@@ -201,20 +229,20 @@ class Seq2Seq(keras.Model):
             state,
             source_mask,
             limits,
-            max_length=max_length,
+            max_length=options["max_length"],
             vocab_size=self.target_vocab_size,
             bos_id=BOS_ID,
             eos_id=EOS_ID,
             beam_size=beam_size,
-            alpha=alpha,
-            beta=beta,
-            min_length=min_length,
-            no_repeat_ngram_size=no_repeat_ngram_size,
+            alpha=options["alpha"],
+            beta=options["beta"],
+            min_length=options["min_length"],
+            no_repeat_ngram_size=options["no_repeat_ngram_size"],
         )
 
-    def _compile_search(self, *options):
-        def search(source_ids, limits):
-            return self._search(source_ids, limits, *options)
+    def _compile_search(self, options):
+        def search(source_ids):
+            return self.search(source_ids, options)
 
         backend = keras.backend.backend()
         if backend == "tensorflow":
@@ -222,7 +250,7 @@ class Seq2Seq(keras.Model):
 
             return tf.function(
                 search,
-                input_signature=[tf.TensorSpec((None, None), tf.int32), tf.TensorSpec((None,), tf.int32)],
+                input_signature=[tf.TensorSpec((None, None), tf.int32)],
                 reduce_retracing=True,
             )
         if backend == "jax":
