@@ -16,12 +16,10 @@ with a clear error instead of giving a silently wrong model.
 import hashlib
 import inspect
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from keras_attn_zoo.errors import CheckpointError
+from keras_attn_zoo.staging import staged_folder
 
 FORMAT = "keras-attn-zoo/1"
 CONFIG_FILE = "config.json"
@@ -48,17 +46,15 @@ def file_sha256(path):
 def save_checkpoint(model, folder, task="translation", recipe="translation", metadata=None, card=None):
     """Write `model` (with its tokenizers) to `folder` in the checkpoint format.
 
-    The folder is written next to its final place and moved in at the end, so an interrupted
-    save never leaves a half-written checkpoint behind. Returns the folder's Path.
+    The folder is staged beside its final place and moved in whole (`staging.staged_folder`).
+    Returns the folder's Path.
     """
     import keras
 
     import keras_attn_zoo
 
     folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    try:
+    with staged_folder(folder) as staging:
         (staging / ASSETS_DIR).mkdir()
         model.save_assets(str(staging / ASSETS_DIR))
         model.save_weights(str(staging / WEIGHTS_FILE))
@@ -83,12 +79,6 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
             }
         )
         _write_json(staging / METADATA_FILE, meta)
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return folder
 
 

@@ -22,14 +22,12 @@ being searched; a longer input than `max_source_length` pieces is cut (silently:
 warning channel). The search options are fixed at export time; export once per setting.
 """
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import tensorflow as tf
 
 from keras_attn_zoo.models.seq2seq import SEARCH_DEFAULTS
+from keras_attn_zoo.staging import staged_folder
 
 SEARCH_OPTIONS = tuple(SEARCH_DEFAULTS)
 SIGNATURE_KEY = "serving_default"
@@ -118,16 +116,8 @@ def export_saved_model(model, directory, beam_size=1, **search_options):
 
     module = _serving_module(model, options)
     serving = module.translate.get_concrete_function()
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    with staged_folder(directory) as staging:
         tf.saved_model.save(module, str(staging), signatures={SIGNATURE_KEY: serving})
-        if directory.exists():
-            shutil.rmtree(directory)
-        os.replace(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 

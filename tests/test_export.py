@@ -11,7 +11,7 @@ import pytest
 
 from keras_attn_zoo.data import read_pairs
 from keras_attn_zoo.export import export_saved_model
-from keras_attn_zoo.recipes.translation import translation
+from keras_attn_zoo.recipes import translation
 from keras_attn_zoo.tokenizer import SubwordTokenizer
 
 FIXTURES = Path(__file__).parent / "fixtures"

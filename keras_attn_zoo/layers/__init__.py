@@ -1,8 +1,17 @@
-"""Attention layers and the attention decoder."""
+"""Attention layers and the attention decoder. Importing this package registers every layer with Keras
+(`keras.saving.load_model` finds `keras_attn_zoo>BahdanauAttention`, ...)."""
 
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.base_attention import BaseAttention, masked_softmax
 from keras_attn_zoo.layers.luong_attention import LuongAttention
+from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
-__all__ = ["AttentionDecoder", "BahdanauAttention", "BaseAttention", "LuongAttention", "masked_softmax"]
+__all__ = [
+    "AttentionDecoder",
+    "BahdanauAttention",
+    "BaseAttention",
+    "LuongAttention",
+    "TiedEmbedding",
+    "masked_softmax",
+]

@@ -1,9 +1,17 @@
 """Recipes: functions that compose the zoo's layers into ready-to-train models, one per task.
 
 `RECIPES` is the one registry of recipe names; `get_recipe(name)` fails with the closest names.
+The builders (which import Keras) load on first use, so the registry stays cheap to import.
 """
 
-from keras_attn_zoo.recipes.registry import RECIPES, get_recipe
-from keras_attn_zoo.recipes.translation import ATTENTION_OPTIONS, translation
+from keras_attn_zoo.recipes.registry import RECIPES, closest, get_recipe
 
-__all__ = ["ATTENTION_OPTIONS", "RECIPES", "get_recipe", "translation"]
+__all__ = ["ATTENTION_OPTIONS", "RECIPES", "closest", "get_recipe", "translation"]
+
+
+def __getattr__(name):
+    if name in ("translation", "ATTENTION_OPTIONS"):
+        import importlib
+
+        return getattr(importlib.import_module("keras_attn_zoo.recipes.translation_recipe"), name)
+    raise AttributeError(f"module 'keras_attn_zoo.recipes' has no attribute {name!r}")

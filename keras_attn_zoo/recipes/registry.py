@@ -6,7 +6,7 @@ from keras_attn_zoo.errors import UnknownNameError
 
 # name -> (task, "module:function") of the builder; imported only when used.
 RECIPES = {
-    "translation": ("translation", "keras_attn_zoo.recipes.translation:translation"),
+    "translation": ("translation", "keras_attn_zoo.recipes.translation_recipe:translation"),
 }
 
 

@@ -1,0 +1,733 @@
+"""`attn-zoo`: the command line. It parses arguments and calls the public Python API, nothing more.
+
+    attn-zoo list                                  presets, their size and headline metric
+    attn-zoo predict MODEL [TEXT ...]              translate (one output line per input)
+    attn-zoo evaluate MODEL                        sacreBLEU and chrF on the preset's test split
+    attn-zoo train RECIPE.toml                     train (resumable) and write a checkpoint
+    attn-zoo pull hf://org/name | push | export    the Hub cache, uploads, SavedModel export
+
+MODEL is a preset name (`attn-zoo list`), `hf://org/name[@revision]` or a checkpoint folder.
+
+`attn-zoo --help` and `attn-zoo list` import neither TensorFlow nor Keras: every heavy import is
+inside the command that needs it.
+
+Exit codes: 0 success; 1 a failure (one `error: ...` line on stderr, the traceback only with
+`--debug`); 2 a usage error; 130 interrupted.
+"""
+
+import os
+
+# Before anything imports TensorFlow: no C++ log lines, no oneDNN notice.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import click  # noqa: E402
+
+import keras_attn_zoo  # noqa: E402
+from keras_attn_zoo.errors import DataError, ZooError  # noqa: E402
+
+# Failures a user can act on: the message alone says what to fix.
+_USER_ERRORS = (ZooError, OSError, ValueError, ImportError)
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+# Tasks whose inputs are text, so the command line's items are the inputs as they are.
+_TEXT_TASKS = ("translation", "summarization")
+
+
+# --------------------------------------------------------------------------------------------
+# Errors, logging and warnings.
+
+
+def _first_line(error):
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _error_line(error, debug):
+    if isinstance(error, _USER_ERRORS):
+        return f"error: {_first_line(error)}"
+    hint = "" if debug else " (run with --debug for the traceback)"
+    return f"error: {type(error).__name__}: {_first_line(error)}{hint}"
+
+
+class _ZooGroup(click.Group):
+    """Turns every exception of a command into one `error:` line and exit 1 (or 130 on Ctrl-C)."""
+
+    def invoke(self, ctx):
+        debug = bool(ctx.params.get("debug"))
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            if debug:
+                traceback.print_exc()
+            ctx.exit(130)
+        except BrokenPipeError:  # `attn-zoo predict ... | head`: stop quietly
+            with contextlib.suppress(Exception):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            ctx.exit(1)
+        except Exception as error:
+            if debug:
+                traceback.print_exc()
+            click.echo(_error_line(error, debug), err=True)
+            ctx.exit(1)
+
+
+class _OneLineHandler(logging.Handler):
+    """`warning: 2 input(s) ... were truncated.` on stderr; info messages as they are."""
+
+    def emit(self, record):
+        try:
+            message = " ".join(self.format(record).split("\n"))
+            if record.levelno >= logging.WARNING:
+                message = f"{record.levelname.lower()}: {message}"
+            click.echo(message, err=True)
+        except Exception:
+            self.handleError(record)
+
+
+def _show_warning(debug):
+    def show(message, category, filename, lineno, file=None, line=None):
+        # The package's own warnings (a data file with skipped rows, ...) as one line; those of
+        # Keras, TensorFlow and the rest only with --debug.
+        if debug or os.path.abspath(filename).startswith(_PACKAGE_DIR):
+            click.echo(f"warning: {' '.join(str(message).splitlines())}", err=True)
+
+    return show
+
+
+@contextlib.contextmanager
+def _quiet_logging(debug):
+    """For one command: the package logs to stderr one line per message; TF and absl are silent."""
+    package = logging.getLogger("keras_attn_zoo")
+    handler = _OneLineHandler()
+    saved = {name: logging.getLogger(name).level for name in ("tensorflow", "absl")}
+    saved_package = package.level, package.propagate
+    package.addHandler(handler)
+    package.setLevel(logging.DEBUG if debug else logging.INFO)
+    package.propagate = False
+    for name in saved:
+        logging.getLogger(name).setLevel(logging.DEBUG if debug else logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _show_warning(debug)
+            yield
+    finally:
+        package.removeHandler(handler)
+        package.level, package.propagate = saved_package
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(debug):
+    """For one command: file descriptor 2 on /dev/null, Python's `sys.stderr` still on the terminal.
+
+    TensorFlow's and tensorflow-text's C++ code writes to file descriptor 2 directly, whatever
+    TF_CPP_MIN_LOG_LEVEL says: absl logs everything before its initialization ("All log messages
+    before absl::InitializeLog() is called are written to STDERR", "Could not find cuda drivers"),
+    and SentencePiece logs "precompiled_charsmap is empty" for every tokenizer. Python's own
+    messages (errors, warnings, the training progress bar) are unaffected. With --debug nothing
+    is silenced.
+    """
+    if debug:
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (AttributeError, OSError, ValueError):  # no file descriptor 2 to protect
+        yield
+        return
+    python_stderr = sys.stderr
+    try:
+        is_fd_2 = python_stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):  # CliRunner, or an already redirected sys.stderr
+        is_fd_2 = False
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    if is_fd_2:
+        encoding = getattr(python_stderr, "encoding", None) or "utf-8"
+        sys.stderr = open(  # noqa: SIM115 (closed below)
+            os.dup(saved), "w", encoding=encoding, errors="backslashreplace", buffering=1
+        )
+    try:
+        yield
+    finally:
+        if is_fd_2:
+            sys.stderr.close()
+            sys.stderr = python_stderr
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+# --------------------------------------------------------------------------------------------
+# The group.
+
+
+@click.group(name="attn-zoo", cls=_ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="On an error, show the traceback; show all warnings and TensorFlow's native log lines.",
+)
+@click.version_option(keras_attn_zoo.__version__, "--version", prog_name="attn-zoo", message="%(prog)s %(version)s")
+@click.pass_context
+def cli(ctx, debug):
+    """Attention encoder-decoders for Keras: translate, evaluate, train and share models.
+
+    MODEL, wherever a command takes one, is a preset name (see `attn-zoo list`),
+    hf://org/name[@revision] on the Hugging Face Hub, or a local checkpoint folder.
+    """
+    ctx.with_resource(_native_stderr_silenced(debug))
+    ctx.with_resource(_quiet_logging(debug))
+
+
+def main():
+    """The `attn-zoo` console script."""
+    cli(prog_name="attn-zoo")
+
+
+def _load_model(reference):
+    from keras_attn_zoo import from_pretrained
+
+    return from_pretrained(reference)
+
+
+# --------------------------------------------------------------------------------------------
+# predict
+
+
+def _read_items(texts, input_file, errors):
+    """The command line's inputs as strings: one per TEXT argument, or one per line of a file.
+
+    `-` as the only TEXT (or `--file -`) reads stdin. Files and stdin are read as bytes and decoded
+    here, so a byte that is not UTF-8 is reported with its line number (or replaced by U+FFFD with
+    errors="replace").
+    """
+    if input_file is not None and texts:
+        raise click.UsageError("Give the inputs as TEXT arguments or with --file, not both.")
+    if texts == ("-",):
+        texts, input_file = (), "-"
+    elif "-" in texts:
+        raise click.UsageError("'-' (read stdin) must be the only TEXT.")
+    if input_file is None:
+        if not texts:
+            raise click.UsageError("No input: give TEXT arguments, --file PATH, or - to read stdin.")
+        return [_argument_text(text, number, errors) for number, text in enumerate(texts, start=1)]
+    if input_file == "-":
+        return _decode_lines(sys.stdin.buffer.read(), "stdin", errors)
+    try:
+        data = Path(input_file).read_bytes()
+    except OSError as error:
+        raise DataError(f"Cannot read input file {input_file!r}: {error.strerror or error}.") from None
+    return _decode_lines(data, input_file, errors)
+
+
+def _decode_lines(data, name, errors):
+    """Split bytes on newlines (a final newline ends the last line) and decode each line as UTF-8."""
+    if not data:
+        return []
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    items = []
+    for number, raw in enumerate(lines, start=1):
+        raw = raw.removesuffix(b"\r")
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            if errors != "replace":
+                bad = raw[error.start : error.start + 1].hex()
+                raise DataError(
+                    f"{name}:{number}: byte 0x{bad} at column {error.start + 1} is not UTF-8; "
+                    "expected UTF-8 text (or pass --errors replace)."
+                ) from None
+            text = raw.decode("utf-8", "replace")
+        items.append(text.removeprefix("\ufeff") if number == 1 else text)
+    return items
+
+
+def _argument_text(text, number, errors):
+    """Python decodes command-line bytes that are not UTF-8 to surrogates; check them like lines."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        if errors != "replace":
+            raise DataError(
+                f"TEXT argument {number} is not UTF-8; expected UTF-8 text (or pass --errors replace)."
+            ) from None
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return text
+
+
+def _model_inputs(task, items):
+    """The inputs of a model of `task`, from the command line's items (`_read_items`).
+
+    The one place that knows what an input is for each task. Text tasks take the items as they
+    are. The extension point for captioning: for task "image-to-text" each item will be an image
+    path, loaded and checked here; until then such a model is refused.
+    """
+    if task is None or task in _TEXT_TASKS:
+        return items
+    raise ZooError(
+        f"attn-zoo predict cannot read inputs for a model of task {task!r} yet; "
+        f"expected one of {', '.join(repr(t) for t in _TEXT_TASKS)}."
+    )
+
+
+def _one_line(text):
+    return " ".join(text.splitlines())
+
+
+def _plot_paths(path, count):
+    """One input: PATH itself. Several: PATH's stem with a 1-based, zero-padded input number."""
+    path = Path(path)
+    if count == 1:
+        return [path]
+    width = len(str(count))
+    suffix = path.suffix or ".png"
+    return [path.with_name(f"{path.stem}-{number:0{width}d}{suffix}") for number in range(1, count + 1)]
+
+
+_ATTENTION_KEYS = ("source_tokens", "output_tokens", "attention")
+
+
+def _search_options(command):
+    """The search options shared by `predict` and `export`."""
+    options = [
+        click.option(
+            "--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam size; 1 is greedy search."
+        ),
+        click.option(
+            "--length-penalty",
+            "--alpha",
+            "alpha",
+            type=click.FloatRange(min=0.0),
+            default=0.0,
+            show_default=True,
+            help="GNMT length penalty alpha for beam search (0: plain log probability).",
+        ),
+        click.option(
+            "--no-repeat-ngram",
+            type=click.IntRange(min=0),
+            default=0,
+            show_default=True,
+            help="Never repeat an n-gram of this size within an output (0: off).",
+        ),
+        click.option(
+            "--max-length",
+            type=click.IntRange(min=1),
+            default=None,
+            help="The most output tokens, eos included.  [default: the model's max_target_length]",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@click.option(
+    "--file", "-f", "input_file", metavar="PATH", help="Read the inputs from PATH, one per line ('-': stdin)."
+)
+@click.option(
+    "--errors",
+    type=click.Choice(["strict", "replace"]),
+    default="strict",
+    show_default=True,
+    help="Bytes that are not UTF-8 in the input: stop with an error naming the line, or replace them with U+FFFD.",
+)
+@_search_options
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated.")
+@click.option(
+    "--attention",
+    is_flag=True,
+    help="With --json: add source_tokens, output_tokens and attention (one row of weights per output token).",
+)
+@click.option(
+    "--plot-attention",
+    "plot_path",
+    metavar="PNG",
+    help="Draw each input's attention weights as a heatmap. One input: written to PNG. Several inputs: one file "
+    "per input, numbered from 1 in input order (out.png -> out-1.png, out-2.png, ...; zero-padded to the same "
+    "width); an empty input gets no file.",
+)
+def predict(
+    model,
+    texts,
+    input_file,
+    errors,
+    beam,
+    alpha,
+    no_repeat_ngram,
+    max_length,
+    batch_size,
+    as_json,
+    attention,
+    plot_path,
+):
+    """Translate with MODEL: one output line per input, in input order.
+
+    The inputs are the TEXT arguments, or the lines of --file PATH, or the lines of stdin when
+    TEXT is - alone. An empty input line gives an empty output line. Start a TEXT that begins
+    with '-' after `--`.
+
+    \b
+    Examples:
+      attn-zoo predict bible_en_es_bahdanau "In the beginning God created the heavens."
+      attn-zoo predict ./runs/my_run/checkpoint --file verses.txt --beam 5 --length-penalty 0.6
+      cat verses.txt | attn-zoo predict hf://org/name@v1 - --json
+    """
+    if attention and not as_json:
+        raise click.UsageError(
+            "--attention adds the weights to --json output; add --json (or use --plot-attention PNG)."
+        )
+    items = _read_items(texts, input_file, errors)
+    if not items:
+        return
+    from keras_attn_zoo.inference import predict_texts
+
+    loaded = _load_model(model)
+    inputs = _model_inputs(getattr(loaded, "zoo_task", None), items)
+    predictions = predict_texts(
+        loaded,
+        inputs,
+        beam_size=beam,
+        batch_size=batch_size,
+        return_attention=attention or plot_path is not None,
+        alpha=alpha,
+        no_repeat_ngram_size=no_repeat_ngram,
+        max_length=max_length,
+    )
+    for item, prediction in zip(items, predictions):
+        if as_json:
+            record = {"input": item, **prediction.to_dict()}
+            for key in _ATTENTION_KEYS:
+                if attention:
+                    record.setdefault(key, [])  # an empty input has no tokens and no weights
+                else:
+                    record.pop(key, None)
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            click.echo(_one_line(prediction.text))
+    if plot_path is not None:
+        from keras_attn_zoo.plots import plot_attention
+
+        for path, prediction in zip(_plot_paths(plot_path, len(items)), predictions):
+            if prediction.attention is not None and prediction.attention.size:
+                plot_attention(prediction.attention, prediction.source_tokens, prediction.tokens, path)
+
+
+# --------------------------------------------------------------------------------------------
+# list
+
+
+def _folder_bytes(folder):
+    if folder is None or not os.path.isdir(folder):
+        return None
+    return sum(path.stat().st_size for path in Path(folder).rglob("*") if path.is_file())
+
+
+def _human_size(size):
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1000 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+
+
+def _headline_bleu(preset):
+    """Test BLEU with beam 5 from a preset's [metrics], or None when not measured."""
+    from keras_attn_zoo.model_card import scores
+
+    for row in scores(preset.get("metrics")):
+        if row.split == "test" and row.metric == "bleu" and row.beam == 5:
+            return float(row.value)
+    return None
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="A JSON list of objects instead of a table.")
+def list_presets_command(as_json):
+    """List the presets: name, task, attention, checkpoint size and test BLEU (beam 5)."""
+    from keras_attn_zoo.presets import bundled_checkpoint, list_presets
+
+    rows = []
+    for preset in list_presets():
+        folder = bundled_checkpoint(preset["name"])
+        rows.append(
+            {
+                "name": preset["name"],
+                "task": preset.get("task"),
+                "attention": preset.get("attention"),
+                "checkpoint_bytes": _folder_bytes(folder),
+                "test_bleu_beam5": _headline_bleu(preset),
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    header = ("NAME", "TASK", "ATTENTION", "SIZE", "TEST BLEU (BEAM 5)")
+    table = [header] + [
+        (
+            row["name"],
+            str(row["task"] or "-"),
+            str(row["attention"] or "none"),
+            _human_size(row["checkpoint_bytes"]),
+            "not measured" if row["test_bleu_beam5"] is None else f"{row['test_bleu_beam5']:.2f}",
+        )
+        for row in rows
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+
+
+# --------------------------------------------------------------------------------------------
+# pull, push, export
+
+
+@cli.command()
+@click.argument("model")
+def pull(model):
+    """Download MODEL (hf://ORG/NAME[@REVISION], or a preset name for its Hub repository) into the
+    local Hub cache and print the folder.
+
+    The files are checked against the checkpoint's sha256 list. Later commands that name the
+    same model read the cache.
+    """
+    from keras_attn_zoo.checkpoint import verify_checkpoint
+    from keras_attn_zoo.pretrained import checkpoint_folder
+
+    folder, _ = checkpoint_folder(model)
+    verify_checkpoint(folder)
+    click.echo(folder)
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("repo", metavar="hf://ORG/NAME")
+@click.option(
+    "--private", is_flag=True, help="Create the repository private (an existing public one is refused)."
+)
+@click.option("--branch", metavar="B", help="Commit to branch B, created from main if needed.  [default: main]")
+@click.option("--message", "-m", metavar="M", help="The commit message.")
+def push(model, repo, private, branch, message):
+    """Upload MODEL to a Hub repository and print the commit as hf://ORG/NAME@SHA.
+
+    The token comes from HF_TOKEN or `hf auth login`. Load exactly this upload later with
+    the printed URI.
+    """
+    from keras_attn_zoo import push_to_hub
+    from keras_attn_zoo.hub import HUB_SCHEME, parse_hub_uri
+
+    repo_id = parse_hub_uri(repo)[0] if repo.startswith(HUB_SCHEME) else repo
+    sha = push_to_hub(_load_model(model), repo, private=private, branch=branch, commit_message=message)
+    click.echo(f"{HUB_SCHEME}{repo_id}@{sha}")
+
+
+@cli.command()
+@click.argument("model")
+@click.argument("directory", metavar="DIR")
+@_search_options
+def export(model, directory, beam, alpha, no_repeat_ngram, max_length):
+    """Export MODEL as a TensorFlow SavedModel in DIR, strings in and strings out, and print DIR.
+
+    The search settings are fixed at export time. Serve it with TensorFlow and tensorflow-text
+    only (signature serving_default: text -> translation, score).
+    """
+    from keras_attn_zoo.export import export_saved_model
+
+    options = dict(alpha=alpha, no_repeat_ngram_size=no_repeat_ngram)
+    if max_length is not None:
+        options["max_length"] = max_length
+    result = export_saved_model(_load_model(model), directory, beam_size=beam, **options)
+    click.echo(result if result is not None else directory)
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate
+
+
+def _column(value):
+    """A column name, or a 0-based index when all digits."""
+    return int(value) if value is not None and value.isdigit() else value
+
+
+def _recipe_of(reference, model):
+    """The recipe file behind a preset (or, for a folder, the one named in its metadata), or None.
+
+    A preset's `recipe` is relative to the repository root (the package's parent folder in a
+    source checkout), else to the current folder.
+    """
+    from keras_attn_zoo.presets import list_presets
+
+    candidates = [
+        root / preset["recipe"]
+        for preset in list_presets()
+        if preset["name"] == reference and preset.get("recipe")
+        for root in (Path(_PACKAGE_DIR).parent, Path.cwd())
+    ]
+    recipe = (getattr(model, "zoo_metadata", None) or {}).get("recipe_file")
+    if recipe:
+        candidates.append(Path(recipe))
+    return next((path for path in candidates if path.is_file()), None)
+
+
+class _NoBar:
+    def update(self, steps):
+        pass
+
+
+def _progress(length, label):
+    """A progress bar on stderr when it is a terminal; otherwise nothing is drawn."""
+    if sys.stderr.isatty():
+        return click.progressbar(length=length, label=label, file=sys.stderr)
+    return contextlib.nullcontext(_NoBar())
+
+
+def _print_scores(report):
+    click.echo(f"model   {report['model']}")
+    split = f"split {report['split']}, " if report["split"] else ""
+    click.echo(f"data    {report['data']} ({split}{report['n']} pairs)")
+    click.echo(f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}")
+    click.echo(f"BLEU    {report['bleu']:6.2f}  {report['bleu_signature']}")
+    click.echo(f"chrF    {report['chrf']:6.2f}  {report['chrf_signature']}")
+    click.echo("")
+    click.echo("BLEU by source length (words)")
+    click.echo(f"{'bucket':<8}{'n':>6}{'BLEU':>8}{'chrF':>8}")
+    for bucket in report["by_length"]:
+        bleu = "-" if bucket["bleu"] is None else f"{bucket['bleu']:.2f}"
+        chrf = "-" if bucket["chrf"] is None else f"{bucket['chrf']:.2f}"
+        click.echo(f"{bucket['bucket']:<8}{bucket['n']:>6}{bleu:>8}{chrf:>8}")
+
+
+@cli.command()
+@click.argument("model")
+@click.option(
+    "--data",
+    "data_path",
+    metavar="PATH",
+    help="A .tsv/.csv/.jsonl(.gz) or Anki .txt file of pairs.  [default: the preset's recipe data]",
+)
+@click.option("--source", metavar="COL", help="The source column of --data (a name, or a 0-based index).")
+@click.option("--target", metavar="COL", help="The reference column of --data (a name, or a 0-based index).")
+@click.option(
+    "--split",
+    metavar="NAME",
+    help="Keep the rows whose `split` column is NAME.  [default: the recipe's test split; all rows of --data]",
+)
+@click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam size.  [default: the recipe's, else 5]")
+@click.option(
+    "--length-penalty",
+    "--alpha",
+    "alpha",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="GNMT length penalty alpha.  [default: the recipe's, else 0.6]",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N pairs.")
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print everything as one JSON object (unrounded scores under 'raw')."
+)
+def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_size, as_json):
+    """Translate a test set with MODEL and score it: sacreBLEU BLEU (with its signature), chrF, and
+    BLEU by source length.
+
+    A preset is scored on the test split of its recipe's data, with the recipe's beam settings,
+    unless --data PATH --source COL --target COL name another file.
+    """
+    if data_path is None and (source is not None or target is not None):
+        raise click.UsageError("--source and --target name columns of --data PATH; add --data.")
+    if data_path is not None and (source is None or target is None):
+        raise click.UsageError("--data PATH needs --source COL and --target COL.")
+    from keras_attn_zoo.data import read_pairs
+    from keras_attn_zoo.evaluation import evaluate_predictions
+    from keras_attn_zoo.inference import predict_texts
+    from keras_attn_zoo.training import load_recipe_file
+
+    loaded = _load_model(model)
+    settings = {}
+    if data_path is None:
+        recipe = _recipe_of(getattr(loaded, "zoo_preset", None) or model, loaded)
+        if recipe is None:
+            raise DataError(
+                f"Found no recipe file for {model!r} to take its test data from; "
+                "pass --data PATH --source COL --target COL."
+            )
+        spec = load_recipe_file(recipe)
+        data, settings = spec["data"], spec.get("evaluation", {})
+        data_path, source, target = data["path"], data["source"], data["target"]
+        split = split or data.get("test_split", "test")
+    beam = beam or int(settings.get("beam_size", 5))
+    alpha = alpha if alpha is not None else float(settings.get("alpha", 0.6))
+    sources, references = read_pairs(data_path, _column(source), _column(target), split=split)
+    if limit is not None:
+        sources, references = sources[:limit], references[:limit]
+    inputs = _model_inputs(getattr(loaded, "zoo_task", None), sources)
+    hypotheses = []
+    chunk = 8 * batch_size  # predict_texts sorts each chunk by length; the bar moves per chunk
+    with _progress(len(inputs), f"Translating {len(inputs)} inputs") as bar:
+        for start in range(0, len(inputs), chunk):
+            part = inputs[start : start + chunk]
+            predictions = predict_texts(loaded, part, beam_size=beam, batch_size=batch_size, alpha=alpha)
+            hypotheses.extend(prediction.text for prediction in predictions)
+            bar.update(len(part))
+    scores = evaluate_predictions(sources, hypotheses, references)
+    report = {"model": model, "data": str(data_path), "split": split, "beam_size": beam, "alpha": alpha, **scores}
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _print_scores(report)
+
+
+# --------------------------------------------------------------------------------------------
+# train
+
+
+@cli.command()
+@click.argument("recipe", metavar="RECIPE.toml")
+@click.option(
+    "--run-dir", metavar="DIR", help="The run folder.  [default: the recipe's [output] dir, else runs/<name>]"
+)
+@click.option(
+    "--distribute",
+    type=click.Choice(["none", "mirrored"]),
+    default="none",
+    show_default=True,
+    help="mirrored: tf.distribute.MirroredStrategy over the local GPUs (or the CPU).",
+)
+def train(recipe, run_dir, distribute):
+    """Train the recipe of RECIPE.toml and print the best checkpoint's folder.
+
+    Run the same command again to resume after the last finished epoch.
+    """
+    from keras_attn_zoo.training import train as train_recipe
+
+    distribute = None if distribute == "none" else distribute
+    checkpoint = train_recipe(recipe, run_dir=run_dir, distribute=distribute, verbose=1)
+    click.echo(checkpoint)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,130 @@
+"""Evaluate the Bible en->es checkpoints on the test split and write the README's figures.
+
+    python recipes/evaluate_bible.py --runs runs            # trained run folders runs/<name>/checkpoint
+    python recipes/evaluate_bible.py                        # the checkpoints bundled in the package
+
+For each model: sacreBLEU / chrF with greedy search and with beam 5 (GNMT length penalty 0.6),
+BLEU per source-length bucket, and the attention heatmap of one long test verse. Writes
+model_cards/results/bible_en_es.json, model_cards/figures/bleu_by_length.png and
+model_cards/figures/attention_<name>.png. With --publish it also records the metrics in the
+presets, copies each run's checkpoint into the package (with its model card) and regenerates
+model_cards/.
+"""
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = ("bible_en_es_bahdanau", "bible_en_es_luong", "bible_en_es_seq2seq")
+DATA = ROOT.parent / "shared" / "data" / "bible_en_es.tsv.gz"
+EXAMPLE_REF = "Ruth 1:16"  # a long test verse for the attention heatmaps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", help="folder of training runs (default: the bundled checkpoints)")
+    parser.add_argument("--data", default=str(DATA))
+    parser.add_argument("--beam", type=int, default=5)
+    parser.add_argument("--alpha", type=float, default=0.6)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N test verses")
+    parser.add_argument("--publish", action="store_true", help="bundle the run checkpoints and update presets/cards")
+    parser.add_argument("--names", nargs="*", default=list(NAMES))
+    args = parser.parse_args()
+
+    from keras_attn_zoo import from_pretrained
+    from keras_attn_zoo.checkpoint import load_checkpoint
+    from keras_attn_zoo.data import read_pairs
+    from keras_attn_zoo.evaluation import evaluate_predictions
+    from keras_attn_zoo.plots import plot_attention, plot_bleu_by_length
+
+    sources, references = read_pairs(args.data, "en", "es", split="test")
+    refs = read_pairs_refs(args.data)
+    if args.limit:
+        sources, references, refs = sources[: args.limit], references[: args.limit], refs[: args.limit]
+    figures = ROOT / "model_cards" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    results = {}
+    for name in args.names:
+        folder = Path(args.runs) / name / "checkpoint" if args.runs else None
+        model = load_checkpoint(folder) if folder else from_pretrained(name)
+        entry = {"parameters": int(model.count_params())}
+        for label, beam in (("greedy", 1), (f"beam{args.beam}", args.beam)):
+            started = time.perf_counter()
+            predictions = model.predict_texts(sources, beam_size=beam, alpha=args.alpha if beam > 1 else 0.0)
+            seconds = time.perf_counter() - started
+            hypotheses = [p.text for p in predictions]
+            scores = evaluate_predictions(sources, hypotheses, references)
+            scores["decode_seconds"] = round(seconds, 1)
+            entry[label] = scores
+            print(f"{name} {label}: BLEU {scores['bleu']} chrF {scores['chrf']} "
+                  f"by length {[(b['bucket'], b['bleu']) for b in scores['by_length']]} ({seconds:.0f} s)", flush=True)
+        entry["examples"] = [
+            {"ref": refs[i], "source": sources[i], "reference": references[i], "output": predictions[i].text}
+            for i in range(min(3, len(sources)))
+        ]
+        if EXAMPLE_REF in refs and model.attention is not None:
+            i = refs.index(EXAMPLE_REF)
+            (example,) = model.predict_texts([sources[i]], beam_size=args.beam, alpha=args.alpha, return_attention=True)
+            plot_attention(example.attention, example.source_tokens, example.tokens,
+                           figures / f"attention_{name}.png", title=f"{name}: {EXAMPLE_REF} (beam {args.beam})")
+        results[name] = entry
+        if args.publish:
+            publish(name, folder, entry, args)
+
+    beam_label = f"beam{args.beam}"
+    plot_bleu_by_length({n: r[beam_label]["by_length"] for n, r in results.items()},
+                        figures / "bleu_by_length.png", title=f"Test BLEU by source length (en->es, beam {args.beam})")
+    out = ROOT / "model_cards" / "results" / "bible_en_es.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    previous.update(results)
+    out.write_text(json.dumps(previous, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {out}")
+
+
+def read_pairs_refs(path):
+    """The `ref` column of the test split, in file order (read_pairs returns only the texts)."""
+    from keras_attn_zoo.data import read_pairs
+
+    refs, _ = read_pairs(path, "ref", "en", split="test")
+    return refs
+
+
+def publish(name, folder, entry, args):
+    """Record measured metrics in the preset, bundle the checkpoint with its card."""
+    from keras_attn_zoo import presets
+    from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
+    from keras_attn_zoo.model_card import write_cards
+
+    beam_label = f"beam{args.beam}"
+    metrics = {
+        "split": "test",
+        "sentences": entry[beam_label]["n"],
+        "bleu_greedy": entry["greedy"]["bleu"],
+        "chrf_greedy": entry["greedy"]["chrf"],
+        f"bleu_{beam_label}": entry[beam_label]["bleu"],
+        f"chrf_{beam_label}": entry[beam_label]["chrf"],
+        f"bleu_36plus_words_{beam_label}": entry[beam_label]["by_length"][-1]["bleu"],
+        "bleu_signature": entry[beam_label]["bleu_signature"],
+    }
+    presets.update_metrics(name, metrics)
+    preset_file = ROOT / "keras_attn_zoo" / "presets" / f"{name}.toml"
+    text = preset_file.read_text(encoding="utf-8")
+    preset_file.write_text(text.replace(f'# checkpoint = "{name}"', f'checkpoint = "{name}"'), encoding="utf-8")
+    metadata = read_json(folder / "metadata.json")
+    metadata.pop("files", None)
+    target = ROOT / "keras_attn_zoo" / "checkpoints" / name
+    save_checkpoint(load_checkpoint(folder), target, task="translation", recipe="translation", metadata=metadata)
+    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
+    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) / 1e6
+    print(f"bundled {target} ({size:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()

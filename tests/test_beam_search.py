@@ -1,0 +1,384 @@
+"""Beam search against brute force on hand-made Markov chains, and `Seq2Seq.generate` against a hand loop.
+
+The chains run over a 4-token vocabulary (bos=0, eos=1, A=2, B=3) with lengths up to 4 tokens, so
+every output can be enumerated: a beam as wide as the number of outputs must find the exact optimum.
+Conventions checked here (see `keras_attn_zoo.decoding.beam_search`): an output holds at most
+`max_lengths[b]` tokens, eos included; the eos forced at that limit costs nothing; the score is
+log P / ((5 + |Y|) / 6)^α with |Y| counting eos, plus the GNMT coverage penalty.
+"""
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_attn_zoo.decoding import beam_search, coverage_penalty, length_penalty
+from keras_attn_zoo.recipes import translation
+
+pytestmark = pytest.mark.backend_agnostic
+
+BOS, EOS, A, B = 0, 1, 2, 3
+V = 4
+WORDS = (BOS, A, B)  # every token but eos may be generated (bos too: the chains give it some mass)
+
+
+def log_table(rows):
+    rows = np.asarray(rows, "float64")
+    return np.log(rows / rows.sum(-1, keepdims=True)).astype("float32")
+
+
+def random_table(seed, order=1):
+    """A random first-order (V, V) or second-order (V, V, V) table of log probabilities.
+
+    Eos is made rare, so the best outputs have words in them rather than being empty.
+    """
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.full(V, 0.7), size=(V,) * order)
+    probs[..., EOS] *= 0.05
+    return np.log(probs / probs.sum(-1, keepdims=True)).astype("float32")
+
+
+def markov_step(table, num_sources=V):
+    """`step_fn` over a first-order (V, V) or second-order (V, V, V) table.
+
+    A second-order chain keeps the token before the previous one in the state, so a search that
+    reorders its hypotheses without reordering the state gets the wrong log probabilities. The
+    attention weights are the one-hot of the input token, so they tell which hypothesis made them.
+    """
+    table = ops.convert_to_tensor(table)
+
+    def step_fn(token_ids, state):
+        if len(table.shape) == 2:
+            log_probs = ops.take(table, token_ids, axis=0)
+        else:
+            log_probs = ops.take(ops.reshape(table, (V * V, V)), state["before"] * V + token_ids, axis=0)
+        weights = ops.one_hot(token_ids % num_sources, num_sources)
+        return log_probs, {"before": token_ids}, weights
+
+    return step_fn
+
+
+def sequence_log_prob(table, words, limit):
+    """log P of `words` then eos; the eos forced at the limit (len(words) == limit - 1) is free."""
+    table = np.asarray(table, "float64")
+    previous, before, total = BOS, BOS, 0.0
+    for token in list(words) + ([EOS] if len(words) < limit - 1 else []):
+        total += table[previous, token] if table.ndim == 2 else table[before, previous, token]
+        before, previous = previous, token
+    return total
+
+
+def brute_force(table, limit, alpha=0.0, beta=0.0, min_length=0, source_mask=None, no_repeat=0):
+    """(score, words) of every output of at most `limit` tokens (eos included), best first."""
+    results = []
+    for n in range(min(min_length, limit - 1), limit):
+        for words in itertools.product(WORDS, repeat=n):
+            if no_repeat and has_repeated_ngram((BOS,) + words, no_repeat):
+                continue
+            score = sequence_log_prob(table, words, limit) / ((5 + n + 1) / 6) ** alpha
+            if beta:
+                counts = np.bincount((BOS,) + words, minlength=V)  # inputs of the n + 1 steps
+                covered = np.log(np.clip(counts, 1e-10, 1.0))
+                score += beta * covered[np.asarray(source_mask)].sum()
+            results.append((score, list(words)))
+    return sorted(results, key=lambda r: -r[0])
+
+
+def has_repeated_ngram(tokens, n):
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return len(grams) != len(set(grams))
+
+
+def search(table, max_lengths, beam_size=1, max_length=None, source_mask=None, **options):
+    max_lengths = np.atleast_1d(np.asarray(max_lengths, "int32"))
+    batch = len(max_lengths)
+    if source_mask is None:
+        source_mask = np.ones((batch, V), bool)
+    source_mask = np.broadcast_to(np.asarray(source_mask, bool), (batch, V))
+    out = beam_search(
+        markov_step(table),
+        {"before": ops.full((batch * beam_size,), BOS, "int32")},
+        ops.convert_to_tensor(source_mask),
+        ops.convert_to_tensor(max_lengths),
+        max_length=int(max_length or max_lengths.max()),
+        vocab_size=V,
+        bos_id=BOS,
+        eos_id=EOS,
+        beam_size=beam_size,
+        **options,
+    )
+    return {key: ops.convert_to_numpy(value) for key, value in out.items()}
+
+
+def words_of(out, row=0):
+    return [int(t) for t in out["token_ids"][row][: int(out["lengths"][row])]]
+
+
+def assert_ends_with_eos_padding(out, max_lengths):
+    for row, limit in enumerate(max_lengths):
+        ids, length = out["token_ids"][row], int(out["lengths"][row])
+        assert length <= limit - 1
+        assert EOS not in ids[:length].tolist()
+        assert (ids[length:] == EOS).all(), ids
+
+
+# -- Exact search: a wide beam equals brute force; greedy equals the argmax chain --------------
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("seed", [0, 2, 4, 9])  # greedy misses the optimum of seeds 0, 4 and 9
+def test_wide_beam_finds_the_brute_force_optimum(seed, order):
+    table = random_table(seed, order)
+    best, second = brute_force(table, limit=4)[:2]
+    assert best[0] - second[0] > 1e-4  # a unique optimum
+    assert len(best[1]) == 3
+    out = search(table, [4], beam_size=40)  # 40 = every output of at most 3 words
+    assert words_of(out) == best[1]
+    np.testing.assert_allclose(out["scores"][0], best[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("order", [1, 2])
+@pytest.mark.parametrize("seed", [0, 2, 4, 9])
+def test_greedy_follows_the_argmax_chain(seed, order):
+    table = random_table(seed, order)
+    limit = 6
+    words, before, previous = [], BOS, BOS
+    while len(words) < limit - 1:
+        token = int(np.argmax(table[previous] if order == 1 else table[before, previous]))
+        if token == EOS:
+            break
+        words.append(token)
+        before, previous = previous, token
+    out = search(table, [limit], beam_size=1, max_length=8)
+    assert words_of(out) == words
+    np.testing.assert_allclose(out["scores"][0], sequence_log_prob(table, words, limit), rtol=1e-5)
+    assert_ends_with_eos_padding(out, [limit])
+
+
+def test_beam_beats_myopic_greedy():
+    # From bos, A is likelier than B, but after A every token is a coin flip while B ends surely.
+    table = log_table(
+        [
+            [0.01, 0.01, 0.58, 0.40],  # bos
+            [0.25, 0.25, 0.25, 0.25],  # eos (never an input here)
+            [0.25, 0.26, 0.25, 0.24],  # A
+            [0.01, 0.97, 0.01, 0.01],  # B
+        ]
+    )
+    greedy = search(table, [4], beam_size=1)
+    beam = search(table, [4], beam_size=2)
+    assert words_of(greedy) == [A]
+    assert words_of(beam) == [B]
+    np.testing.assert_allclose(greedy["scores"][0], math.log(0.58 * 0.26), rtol=1e-5)
+    np.testing.assert_allclose(beam["scores"][0], math.log(0.40 * 0.97), rtol=1e-5)
+    assert beam["scores"][0] > greedy["scores"][0]
+
+
+# -- Lengths, eos and limits --------------------------------------------------------------------
+NEVER_ENDS = log_table([[0.05, 0.001, 0.5, 0.449]] + [[0.3, 0.001, 0.3, 0.399]] * 3)
+LOVES_EOS = log_table([[0.05, 0.8, 0.1, 0.05]] + [[0.05, 0.8, 0.1, 0.05]] * 3)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_per_example_max_lengths_end_with_eos_at_the_limit(beam_size):
+    limits = [1, 3, 5, 7]
+    out = search(NEVER_ENDS, limits, beam_size=beam_size, max_length=9)
+    assert out["token_ids"].shape == (4, 9)
+    assert out["lengths"].tolist() == [0, 2, 4, 6]  # the text before eos: limit - 1 tokens
+    for row, limit in enumerate(limits):
+        assert out["token_ids"][row][limit - 1] == EOS
+    assert_ends_with_eos_padding(out, limits)
+    assert out["weights"].shape == (4, 9, V)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_min_length_forbids_early_eos(beam_size):
+    assert search(LOVES_EOS, [8], beam_size=beam_size)["lengths"].tolist() == [0]
+    out = search(LOVES_EOS, [8, 8], beam_size=beam_size, min_length=3)
+    assert out["lengths"].tolist() == [3, 3]  # eos as soon as it is allowed
+    assert_ends_with_eos_padding(out, [8, 8])
+    # Exactly the best output of at least 3 words (a beam of 40 holds every output of <= 3 words).
+    wide = search(LOVES_EOS, [4], beam_size=40, min_length=2)
+    best = brute_force(LOVES_EOS, limit=4, min_length=2)[0]
+    assert words_of(wide) == best[1]
+    np.testing.assert_allclose(wide["scores"][0], best[0], rtol=1e-5)
+
+
+# -- Repeat blocking ----------------------------------------------------------------------------
+LOVES_REPEATS = log_table(
+    [
+        [0.01, 0.01, 0.90, 0.08],  # bos -> A
+        [0.25, 0.25, 0.25, 0.25],
+        [0.02, 0.02, 0.90, 0.06],  # A -> A
+        [0.02, 0.02, 0.06, 0.90],  # B -> B
+    ]
+)
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_no_repeat_ngram_never_repeats(beam_size, n):
+    unblocked = search(LOVES_REPEATS, [10], beam_size=beam_size)
+    assert has_repeated_ngram([BOS] + words_of(unblocked), n)
+    out = search(LOVES_REPEATS, [10], beam_size=beam_size, no_repeat_ngram_size=n)
+    words = words_of(out)
+    assert not has_repeated_ngram([BOS] + words, n), words
+    if beam_size == 1:  # greedy over the tokens that repeat no n-gram (counting bos), by hand
+        expected = []
+        while len(expected) < 9:
+            tokens = [BOS] + expected
+            allowed = [t for t in range(V) if t == EOS or not has_repeated_ngram(tokens + [t], n)]
+            token = max(allowed, key=lambda t: LOVES_REPEATS[tokens[-1], t])
+            if token == EOS:
+                break
+            expected.append(token)
+        assert words == expected
+        assert len(words) > n  # the blocking steered the output, it did not just end it
+
+
+def test_no_repeat_bigram_wide_beam_is_the_constrained_optimum():
+    table = random_table(3)
+    table[:, A] = np.log(0.6)  # make repeats tempting
+    best, second = brute_force(table, limit=5, no_repeat=2)[:2]
+    assert best[0] - second[0] > 1e-4
+    assert best[1] != brute_force(table, limit=5)[0][1]  # the constraint matters
+    out = search(table, [5], beam_size=121, no_repeat_ngram_size=2)  # 121 = outputs of <= 4 words
+    assert words_of(out) == best[1]
+    np.testing.assert_allclose(out["scores"][0], best[0], rtol=1e-5)
+
+
+# -- Length and coverage penalties --------------------------------------------------------------
+SHORT_OR_LONG = log_table(
+    [
+        [0.02, 0.47, 0.49, 0.02],  # bos: end now (0.47), or A
+        [0.25, 0.25, 0.25, 0.25],
+        [0.02, 0.03, 0.93, 0.02],  # A -> A
+        [0.25, 0.25, 0.25, 0.25],
+    ]
+)
+
+
+def test_length_penalty_formula():
+    np.testing.assert_allclose(ops.convert_to_numpy(length_penalty(np.array([1, 4]), 0.0)), [1.0, 1.0])
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(length_penalty(np.array([1, 4, 11]), 0.6)), [1.0, 1.5**0.6, (16 / 6) ** 0.6], rtol=1e-6
+    )
+
+
+def test_length_penalty_prefers_the_long_hypothesis_as_gnmt_predicts():
+    short = math.log(0.47)  # [eos]: |Y| = 1
+    long = math.log(0.49 * 0.93 * 0.93)  # [A, A, A] and the free eos at the limit: |Y| = 4
+    assert short > long and long / 1.5 > short  # alpha = 0 keeps the short one, alpha = 1 the long one
+    for alpha, expected, score in ((0.0, [], short), (1.0, [A, A, A], long / 1.5), (0.6, [A, A, A], long / 1.5**0.6)):
+        for beam_size in (2, 40):
+            out = search(SHORT_OR_LONG, [4], beam_size=beam_size, alpha=alpha)
+            assert words_of(out) == expected, (alpha, beam_size)
+            np.testing.assert_allclose(out["scores"][0], score, rtol=1e-5)
+        assert brute_force(SHORT_OR_LONG, limit=4, alpha=alpha)[0][1] == expected
+
+
+def test_coverage_penalty_by_hand():
+    attention_sum = np.array([[[0.5, 1.5, 0.0, 0.2], [1.0, 1.0, 1.0, 0.0]]], "float32")  # (batch 1, beam 2, Ts 4)
+    mask = np.array([[True, True, True, False]])
+    got = ops.convert_to_numpy(coverage_penalty(attention_sum, mask, 0.4))
+    expected = [0.4 * (math.log(0.5) + 0.0 + math.log(1e-10)), 0.0]  # position 3 is padding
+    np.testing.assert_allclose(got, [expected], rtol=1e-5)
+
+
+def test_coverage_penalty_in_the_search_matches_brute_force():
+    # The weights are the one-hot of the input token, so source position i is covered once token i
+    # has been read; position 1 (eos) never is. Each example masks different positions.
+    masks = np.array([[True, False, True, True], [True, True, True, False]])
+    plain = brute_force(SHORT_OR_LONG, limit=4)[0]
+    out = search(SHORT_OR_LONG, [4, 4], beam_size=40, beta=0.2, source_mask=masks)
+    for row, mask in enumerate(masks):
+        best, second = brute_force(SHORT_OR_LONG, limit=4, beta=0.2, source_mask=mask)[:2]
+        assert best[0] - second[0] > 1e-4
+        assert words_of(out, row) == best[1]
+        np.testing.assert_allclose(out["scores"][row], best[0], rtol=1e-5)
+    assert words_of(out, 0) != plain[1]  # coverage made it read both A and B
+    assert {A, B} <= set(words_of(out, 0))
+
+
+# -- The weights belong to the chosen hypothesis ------------------------------------------------
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_weights_belong_to_the_chosen_hypothesis(beam_size):
+    table = random_table(3, order=2)
+    limits = [6, 4]
+    out = search(table, limits, beam_size=beam_size, max_length=7)
+    for row in range(2):
+        length = int(out["lengths"][row])
+        inputs = [BOS] + words_of(out, row)  # the token read at each step, the eos step included
+        np.testing.assert_array_equal(out["weights"][row][: length + 1], np.eye(V)[inputs])
+        assert not out["weights"][row][length + 1 :].any()  # nothing after the output ended
+
+
+# -- A real Seq2Seq -----------------------------------------------------------------------------
+SOURCES = [[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0], [14, 15, 16, 17, 18, 0]]
+
+
+@pytest.fixture(scope="module")
+def model():
+    import keras
+
+    keras.utils.set_random_seed(7)
+    model = translation(source_vocab_size=30, target_vocab_size=30, units=16, embedding_dim=8)
+    # Sharper logits than the initialisation gives, so outputs vary from token to token.
+    embeddings = model.target_embedding.embeddings
+    embeddings.assign(embeddings * 8.0)
+    return model
+
+
+def hand_greedy(model, source_ids, max_length):
+    """The decoder stepped from Python with argmax, one example, as a tutorial would do it."""
+    source = ops.convert_to_tensor(np.array([source_ids], "int32"))
+    memory, mask, encoder_state = model._encode(source, training=False)
+    bundle = model.decoder.precompute_memory(memory, mask)
+    state = model.decoder.get_initial_state(bundle, encoder_state)
+    limit = min(max_length, 2 * len(source_ids) + 10)
+    token, words, score, weights = 1, [], 0.0, []
+    for t in range(limit):
+        embedded = ops.take(model.target_embedding.embeddings, ops.convert_to_tensor([token]), axis=0)
+        output, state, w = model.decoder.step(embedded, state, bundle)
+        log_probs = ops.convert_to_numpy(ops.log_softmax(model._logits(output), axis=-1))[0]
+        weights.append(ops.convert_to_numpy(w)[0])
+        if t + 1 >= limit:
+            break  # the eos forced at the limit
+        token = int(np.argmax(log_probs))
+        score += float(log_probs[token])
+        if token == 2:
+            break
+        words.append(token)
+    return words, score, np.stack(weights)
+
+
+def test_seq2seq_greedy_generate_equals_the_hand_loop(model):
+    out = model.generate(np.array([SOURCES[0]], "int32"), max_length=12)
+    words, score, weights = hand_greedy(model, SOURCES[0], max_length=12)
+    assert len(set(words)) >= 3  # a non-trivial output
+    assert words_of(out) == words
+    np.testing.assert_allclose(out["scores"][0], score, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(out["weights"][0][: len(weights)], weights, rtol=1e-4, atol=1e-6)
+
+
+def pad(rows):
+    width = max(len(row) for row in rows)
+    return np.array([row + [0] * (width - len(row)) for row in rows], "int32")
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_seq2seq_generate_is_deterministic_and_batch_independent(model, beam_size):
+    options = dict(beam_size=beam_size, max_length=12, alpha=0.6)
+    batch = pad(SOURCES)
+    first = model.generate(batch, **options)
+    again = model.generate(batch, **options)
+    for key in ("token_ids", "lengths", "scores", "weights"):
+        np.testing.assert_array_equal(first[key], again[key])
+    for row, source in enumerate(SOURCES):
+        real = [t for t in source if t]
+        alone = model.generate(np.array([real], "int32"), **options)
+        np.testing.assert_array_equal(alone["token_ids"][0], first["token_ids"][row])
+        assert alone["lengths"][0] == first["lengths"][row]
+        np.testing.assert_allclose(alone["scores"][0], first["scores"][row], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(alone["weights"][0], first["weights"][row][:, : len(real)], atol=1e-5)
+        assert not first["weights"][row][:, len(real) :].any()  # padding gets no attention

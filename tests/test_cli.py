@@ -1,0 +1,378 @@
+"""The `attn-zoo` command line: in-process with click's CliRunner, plus a few real subprocesses.
+
+One tiny untrained checkpoint (vocabulary ~100, 8 units) is built per module. Loading goes through
+the real `keras_attn_zoo.from_pretrained` once per checkpoint folder; later commands reuse that
+model (and its compiled search), which keeps the module fast on 2 CPU cores.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import keras_attn_zoo
+from keras_attn_zoo.cli import cli
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BIBLE = FIXTURES / "bible_en_es_tiny.tsv"
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+ATTN_ZOO = Path(sys.executable).with_name("attn-zoo")
+INPUTS = ["In the beginning God created the heavens and the earth.", "", "God said, let there be light."]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    """A checkpoint folder of an untrained translation model whose tokenizers know the fixture."""
+    from keras_attn_zoo.checkpoint import save_checkpoint
+    from keras_attn_zoo.data import read_pairs
+    from keras_attn_zoo.recipes import translation
+    from keras_attn_zoo.tokenizer import SubwordTokenizer
+
+    sources, targets = read_pairs(BIBLE, "en", "es", split="train")
+    source_tokenizer = SubwordTokenizer.train(sources, vocab_size=100)
+    target_tokenizer = SubwordTokenizer.train(targets, vocab_size=100)
+    model = translation(
+        source_tokenizer, target_tokenizer, units=8, embedding_dim=8, max_source_length=24, max_target_length=12
+    )
+    return save_checkpoint(model, tmp_path_factory.mktemp("cli") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    """{reference: model} filled by the `cached` fixture across the module's tests."""
+    return {}
+
+
+@pytest.fixture
+def cached(monkeypatch, loaded):
+    """`from_pretrained` loads each reference once per module (errors are not cached)."""
+    real = keras_attn_zoo.from_pretrained
+
+    def from_pretrained(reference):
+        if reference not in loaded:
+            loaded[reference] = real(reference)
+        return loaded[reference]
+
+    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", from_pretrained)
+    return loaded
+
+
+def invoke(*args, input=None):
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input)
+
+
+def one_error_line(result, code=1):
+    """The result failed with `code` and said so in exactly one `error:` line, with no traceback."""
+    assert result.exit_code == code, (result.exit_code, result.output)
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert result.stdout == ""
+    return lines[0]
+
+
+def output_lines(result):
+    assert result.exit_code == 0, result.output
+    assert result.stdout.endswith("\n") or result.stdout == ""
+    return result.stdout.split("\n")[:-1]
+
+
+def expected_texts(checkpoint, cached, texts):
+    model = keras_attn_zoo.from_pretrained(str(checkpoint))
+    return [p.text for p in model.predict_texts(texts)]
+
+
+# -- predict -------------------------------------------------------------------------------------
+
+
+def test_predict_arguments_match_the_python_api(checkpoint, cached):
+    texts = [INPUTS[0], INPUTS[2]]
+    lines = output_lines(invoke("predict", checkpoint, *texts))
+    assert lines == expected_texts(checkpoint, cached, texts)
+
+
+def test_predict_file_and_stdin_keep_one_line_per_input(checkpoint, cached, tmp_path):
+    expected = expected_texts(checkpoint, cached, INPUTS)
+    assert expected[1] == ""
+    data = ("\n".join(INPUTS) + "\n").encode("utf-8")
+    path = tmp_path / "inputs.txt"
+    path.write_bytes(data)
+    assert output_lines(invoke("predict", checkpoint, "--file", path)) == expected
+    assert output_lines(invoke("predict", checkpoint, "-", input=data)) == expected
+    # CRLF line ends and no final newline read the same lines.
+    crlf = data.rstrip(b"\n").replace(b"\n", b"\r\n")
+    assert output_lines(invoke("predict", checkpoint, "-", input=crlf)) == expected
+
+
+def test_predict_json_lines_with_attention(checkpoint, cached):
+    result = invoke("predict", checkpoint, "-", "--json", "--attention", "--beam", "2", input="\n".join(INPUTS))
+    records = [json.loads(line) for line in output_lines(result)]
+    assert [r["input"] for r in records] == INPUTS
+    assert records[1] == {
+        "input": "", "output": "", "score": None, "truncated": False,
+        "source_tokens": [], "output_tokens": [], "attention": [],
+    }  # fmt: skip
+    for record in records[::2]:
+        assert isinstance(record["score"], float)
+        weights = record["attention"]
+        assert len(weights) == len(record["output_tokens"]) >= 1
+        assert all(len(row) == len(record["source_tokens"]) for row in weights)
+        assert all(abs(sum(row) - 1.0) < 1e-3 for row in weights)
+    plain = [json.loads(line) for line in output_lines(invoke("predict", checkpoint, INPUTS[0], "--json"))]
+    assert set(plain[0]) == {"input", "output", "score", "truncated"}
+
+
+def test_predict_plot_attention_writes_pngs(checkpoint, cached, tmp_path):
+    output_lines(invoke("predict", checkpoint, INPUTS[0], "--plot-attention", tmp_path / "one.png"))
+    assert (tmp_path / "one.png").read_bytes().startswith(PNG_MAGIC)
+    output_lines(invoke("predict", checkpoint, *INPUTS, "--plot-attention", tmp_path / "many.png"))
+    assert sorted(p.name for p in tmp_path.glob("many*")) == ["many-1.png", "many-3.png"]  # input 2 is empty
+    assert (tmp_path / "many-3.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_predict_truncation_warning_is_one_line(checkpoint, cached):
+    long_text = " ".join([INPUTS[0]] * 6)  # far more than max_source_length=24 pieces
+    result = CliRunner().invoke(cli, ["predict", str(checkpoint), long_text, INPUTS[0]])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2
+    assert result.stderr.splitlines() == [
+        "warning: 1 input(s) longer than the model's maximum of 24 subword pieces were truncated."
+    ]
+
+
+def test_predict_invalid_utf8(checkpoint, cached, tmp_path):
+    data = "first line\nsegunda línea\n".encode("utf-8") + b"caf\xe9\n"
+    line = one_error_line(invoke("predict", checkpoint, "-", input=data))
+    assert "stdin:3" in line and "0xe9" in line and "--errors replace" in line
+    path = tmp_path / "latin1.txt"
+    path.write_bytes(data)
+    assert f"{path}:3" in one_error_line(invoke("predict", checkpoint, "--file", path))
+
+    result = invoke("predict", checkpoint, "-", "--errors", "replace", "--json", input=data)
+    records = [json.loads(line) for line in output_lines(result)]
+    assert [r["input"] for r in records] == ["first line", "segunda línea", "caf\ufffd"]
+
+
+def test_predict_missing_file(checkpoint, tmp_path):
+    line = one_error_line(invoke("predict", checkpoint, "--file", tmp_path / "nope.txt"))
+    assert "nope.txt" in line and "No such file" in line
+
+
+def test_predict_usage_errors_exit_2(checkpoint):
+    for args in (
+        ["predict", checkpoint, "x", "--bogus"],
+        ["predict", checkpoint, "x", "--beam", "0"],
+        ["predict", checkpoint],  # no input
+        ["predict", checkpoint, "a", "-"],  # '-' must be alone
+        ["predict", checkpoint, "x", "--attention"],  # needs --json
+        ["predict", checkpoint, "x", "--errors", "ignore"],
+        ["frobnicate"],
+    ):
+        result = invoke(*args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "Traceback" not in result.output
+
+
+def test_unknown_preset_lists_close_names():
+    line = one_error_line(invoke("predict", "bible_en_es_bahdanu", "hello"))
+    assert "bible_en_es_bahdanu" in line and "bible_en_es_bahdanau" in line
+
+
+def test_corrupted_checkpoint(checkpoint, tmp_path):
+    broken = shutil.copytree(checkpoint, tmp_path / "broken")
+    weights = broken / "model.weights.h5"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    line = one_error_line(invoke("predict", broken, "hello"))
+    assert "model.weights.h5" in line and "corrupt" in line
+    debug = invoke("--debug", "predict", broken, "hello")
+    assert debug.exit_code == 1 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
+
+
+def test_task_without_input_reader(checkpoint, cached, monkeypatch):
+    model = keras_attn_zoo.from_pretrained(str(checkpoint))
+    monkeypatch.setattr(model, "zoo_task", "image-to-text", raising=False)
+    line = one_error_line(invoke("predict", checkpoint, "photo.jpg"))
+    assert "image-to-text" in line
+
+
+def test_unexpected_error_and_interrupt(monkeypatch):
+    def boom(reference):
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", boom)
+    line = one_error_line(invoke("predict", "anything", "hello"))
+    assert line == "error: RuntimeError: boom (run with --debug for the traceback)"
+
+    def interrupt(reference):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", interrupt)
+    result = invoke("predict", "anything", "hello")
+    assert result.exit_code == 130 and result.output == ""
+
+
+# -- list ----------------------------------------------------------------------------------------
+
+
+def test_list_shows_the_presets():
+    from keras_attn_zoo.presets import list_presets
+
+    names = [p["name"] for p in list_presets()]
+    assert len(names) == 3
+    lines = output_lines(invoke("list"))
+    assert lines[0].split()[:3] == ["NAME", "TASK", "ATTENTION"]
+    assert [line.split()[0] for line in lines[1:]] == names
+    rows = json.loads(invoke("list", "--json").stdout)
+    assert [row["name"] for row in rows] == names
+    assert set(rows[0]) == {"name", "task", "attention", "checkpoint_bytes", "test_bleu_beam5"}
+
+
+def test_list_headline_metric_and_size(monkeypatch, checkpoint):
+    from keras_attn_zoo import presets
+
+    metrics = {"split": "test", "bleu_beam5": 12.345}
+    preset = {"name": "p", "task": "translation", "attention": "bahdanau", "metrics": metrics}
+    monkeypatch.setattr(presets, "list_presets", lambda: [preset, {**preset, "name": "q", "metrics": {}}])
+    monkeypatch.setattr(presets, "bundled_checkpoint", lambda name: checkpoint if name == "p" else None)
+    lines = output_lines(invoke("list"))
+    assert lines[1].split()[-2:] == ["KB", "12.35"] or lines[1].split()[-2:] == ["MB", "12.35"]
+    assert lines[2].split()[-3:] == ["-", "not", "measured"]
+    size = sum(f.stat().st_size for f in Path(checkpoint).rglob("*") if f.is_file())
+    assert json.loads(invoke("list", "--json").stdout)[0]["checkpoint_bytes"] == size
+
+
+# -- evaluate ------------------------------------------------------------------------------------
+
+
+def test_evaluate_a_data_file(checkpoint, cached):
+    args = ["evaluate", checkpoint, "--data", BIBLE, "--source", "en", "--target", "es", "--split", "test"]
+    report = json.loads(invoke(*args, "--limit", "3", "--beam", "2", "--json").stdout)
+    assert report["n"] == 3 and report["split"] == "test" and report["beam_size"] == 2
+    assert report["bleu_signature"].startswith("nrefs:1|") and 0 <= report["chrf"] <= 100
+    assert [b["bucket"] for b in report["by_length"]] == ["<=15", "16-25", "26-35", "36+"]
+    text = output_lines(invoke(*args, "--limit", "3", "--beam", "2"))
+    assert text[3].startswith("BLEU") and "nrefs:1|" in text[3] and text[4].startswith("chrF")
+    assert invoke("evaluate", checkpoint, "--data", BIBLE).exit_code == 2  # no --source, --target
+
+
+def test_evaluate_a_preset_uses_its_recipe(checkpoint, cached, loaded):
+    from keras_attn_zoo.presets import list_presets
+    from keras_attn_zoo.training import load_recipe_file
+
+    preset = list_presets()[0]
+    spec = load_recipe_file(Path(__file__).parents[1] / preset["recipe"])
+    data, settings = spec["data"], spec.get("evaluation", {})
+    if not Path(data["path"]).is_file():
+        pytest.skip(f"the recipe's data file {data['path']} is not on this machine")
+    loaded[preset["name"]] = keras_attn_zoo.from_pretrained(str(checkpoint))  # stands in for its weights
+    report = json.loads(invoke("evaluate", preset["name"], "--limit", "2", "--json").stdout)
+    assert Path(report["data"]) == Path(data["path"]) and report["split"] == data.get("test_split", "test")
+    assert report["beam_size"] == settings.get("beam_size", 5) and report["alpha"] == settings.get("alpha", 0.6)
+    assert report["n"] == 2
+
+
+# -- pull, push, export, train -------------------------------------------------------------------
+
+
+def test_pull_downloads_into_the_cache(checkpoint, hub_repo_id, hub_cache):
+    from keras_attn_zoo.hub import upload_folder
+
+    sha = upload_folder(checkpoint, hub_repo_id)
+    result = invoke("pull", f"hf://{hub_repo_id}@{sha}")
+    (folder,) = output_lines(result)
+    assert Path(folder).is_relative_to(hub_cache)
+    assert (Path(folder) / "model.weights.h5").read_bytes() == (checkpoint / "model.weights.h5").read_bytes()
+    assert "not found" in one_error_line(invoke("pull", "hf://test-org/does-not-exist"))
+
+
+def test_push_then_pull(checkpoint, cached, hub_repo_id, hub_cache):
+    (uri,) = output_lines(invoke("push", checkpoint, f"hf://{hub_repo_id}", "--branch", "v1", "-m", "tiny"))
+    assert uri.startswith(f"hf://{hub_repo_id}@") and len(uri.rsplit("@", 1)[1]) == 40
+    (folder,) = output_lines(invoke("pull", uri))
+    for name in ("config.json", "assets/source.spm.model", "assets/target.spm.model"):
+        assert (Path(folder) / name).read_bytes() == (checkpoint / name).read_bytes()
+
+
+def test_export_calls_export_saved_model(checkpoint, cached, monkeypatch, tmp_path):
+    from keras_attn_zoo import export
+
+    calls = []
+    monkeypatch.setattr(export, "export_saved_model", lambda *a, **k: calls.append((a, k)) or Path(a[1]))
+    (line,) = output_lines(invoke("export", checkpoint, tmp_path / "served", "--beam", "3"))
+    assert line == str(tmp_path / "served")
+    (model, directory), options = calls[0]
+    assert model is keras_attn_zoo.from_pretrained(str(checkpoint)) and options["beam_size"] == 3
+
+
+def test_train_calls_training_with_a_progress_bar(monkeypatch, tmp_path):
+    from keras_attn_zoo import training
+
+    calls = []
+    monkeypatch.setattr(training, "train", lambda *a, **k: calls.append((a, k)) or tmp_path / "run" / "checkpoint")
+    (line,) = output_lines(invoke("train", "r.toml", "--run-dir", tmp_path / "run", "--distribute", "mirrored"))
+    assert line == str(tmp_path / "run" / "checkpoint")
+    assert calls == [(("r.toml",), {"run_dir": str(tmp_path / "run"), "distribute": "mirrored", "verbose": 1})]
+    invoke("train", "r.toml")
+    assert calls[1][1] == {"run_dir": None, "distribute": None, "verbose": 1}
+    assert invoke("train", "r.toml", "--distribute", "tpu").exit_code == 2
+
+
+@pytest.mark.slow
+def test_train_a_tiny_recipe(tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(
+        f'name = "tiny"\n[recipe]\nname = "translation"\nunits = 8\nembedding_dim = 8\n'
+        f'[data]\npath = "{BIBLE}"\nsource = "en"\ntarget = "es"\n'
+        f"[tokenizer]\nvocab_size = 100\n[training]\nepochs = 1\nbatch_size = 16\n"
+    )
+    result = invoke("train", recipe, "--run-dir", tmp_path / "run")
+    assert output_lines(result)[-1] == str(tmp_path / "run" / "checkpoint")
+    assert (tmp_path / "run" / "checkpoint" / "model.weights.h5").is_file()
+
+
+# -- the real console script ---------------------------------------------------------------------
+
+
+def run(*args, input=None, python_flags=()):
+    """Run the installed `attn-zoo` console script (with the Python flags given) in a subprocess."""
+    return subprocess.run(
+        [sys.executable, *python_flags, ATTN_ZOO, *map(str, args)],
+        input=input,
+        capture_output=True,
+        env=ENV,
+        timeout=300,
+        check=False,
+    )
+
+
+def imported_modules(stderr):
+    """Module names from `python -X importtime` lines: 'import time: self | cumulative | name'."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.decode().splitlines() if line.startswith("import time:")}
+
+
+@pytest.mark.parametrize("args", [["--help"], ["list"]])
+def test_help_and_list_import_neither_tensorflow_nor_keras(args):
+    result = run(*args, python_flags=["-X", "importtime"])
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    modules = imported_modules(result.stderr)
+    assert "keras_attn_zoo.cli" in modules and "click" in modules
+    heavy = sorted(m for m in modules if m.split(".")[0] in ("tensorflow", "keras", "jax", "torch"))
+    assert heavy == []
+    assert (b"Commands:" if args == ["--help"] else b"bible_en_es_bahdanau") in result.stdout
+
+
+def test_console_script_predict_from_stdin_is_quiet(checkpoint):
+    result = run("predict", checkpoint, "-", input=("\n".join(INPUTS) + "\n").encode())
+    assert result.returncode == 0, result.stderr.decode()
+    lines = result.stdout.decode().split("\n")
+    assert len(lines) == 4 and lines[1] == "" and lines[3] == ""
+    assert result.stderr == b""  # no TensorFlow or absl lines
+    version = run("--version")
+    assert version.stdout.decode().strip() == f"attn-zoo {keras_attn_zoo.__version__}"
