@@ -12,13 +12,18 @@ The reference is the parallel design of the TensorFlow NMT tutorial built from K
 outputs as query and the encoder memory as value, then `Dense(tanh)` on [context; GRU output].
 `AdditiveAttention` scores all (target, source) pairs in one (batch, T, Tv, dim) tensor, which is
 costly on a CPU, so `reference_dot` (the same with the dot-product `keras.layers.Attention`) is
-also timed as the closer reference for the multiplicative Luong score.
+also timed, as the closer reference for the multiplicative Luong score.
 
 A training step is forward + backward + optimizer update (`model.fit`). The models are timed
-interleaved (the order rotates each repeat), warm-up excluded, and each ratio is the median over
-repeats of reference time / candidate time: tokens/sec of the candidate over that of the
-reference, measured in the same run; the headline ratios are printed last. Both `jit_compile=False` and `jit_compile=True` (XLA) are
-measured; each ratio compares models compiled the same way.
+interleaved in blocks of about `--block-seconds` (the order rotates each repeat), warm-up
+excluded, and each ratio is the median over repeats of candidate speed / reference speed measured
+in the same repeat. Both `jit_compile=False` and `jit_compile=True` (XLA) are measured, and each
+ratio compares models compiled the same way.
+
+Two clocks are read for every block: the wall clock (tokens/sec) and the process CPU time (all
+threads: the work done per token). On a shared machine the wall clock jumps with other people's
+jobs while the CPU time barely moves, so the headline ratios, printed last, use `--clock cpu`
+by default; the wall-clock ratios are printed just above them.
 
     python benchmarks/decoder_throughput.py
     python benchmarks/decoder_throughput.py --quick
@@ -37,8 +42,10 @@ import tensorflow as tf  # noqa: E402
 
 from keras_attn_zoo.layers import AttentionDecoder  # noqa: E402
 
-CANDIDATES = ("bahdanau", "luong_no_feed")
 REFERENCES = ("reference", "reference_dot")
+CANDIDATES = ("bahdanau", "luong_no_feed")
+# The ratios reported: (candidate, reference).
+PAIRS = (("luong_no_feed", "reference_dot"), ("bahdanau", "reference"), ("luong_no_feed", "reference"))
 
 
 def build(kind, vocab, embed_dim, units):
@@ -77,18 +84,27 @@ def main():
     parser.add_argument("--embed-dim", type=int, default=128)
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--vocab", type=int, default=1000)
-    parser.add_argument("--steps", type=int, default=None, help="training steps per timed block (default 8)")
-    parser.add_argument("--repeats", type=int, default=None, help="timed blocks per model (default 5)")
     parser.add_argument(
-        "--jit-compile", choices=("off", "on", "both"), default="both",
-        help="compile the models without XLA, with it, or both (each ratio stays like-for-like)",
+        "--block-seconds", type=float, default=None,
+        help="length of one timed block of training steps, set per model from a trial block (default 2)",
     )
+    parser.add_argument("--repeats", type=int, default=None, help="timed blocks per model (default 7)")
+    parser.add_argument(
+        "--budget", type=float, default=150.0,
+        help="stop repeating (after at least 3 repeats) once the timed blocks have taken this many seconds",
+    )
+    parser.add_argument(
+        "--jit-compile", choices=("off", "on", "both"), default=None,
+        help="compile the models without XLA, with it, or both (default; 'off' with --quick)",
+    )
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu", help="the clock of the headline ratios")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--quick", action="store_true", help="one short repeat, to check the script works")
+    parser.add_argument("--quick", action="store_true", help="one short repeat without XLA, to check the script works")
     args = parser.parse_args()
-    steps = args.steps or (2 if args.quick else 8)
-    repeats = args.repeats or (1 if args.quick else 5)
-    jit_modes = {"off": [False], "on": [True], "both": [False, True]}[args.jit_compile]
+    block_seconds = args.block_seconds or (0.5 if args.quick else 2.0)
+    repeats = args.repeats or (1 if args.quick else 7)
+    jit_choice = args.jit_compile or ("off" if args.quick else "both")
+    jit_modes = {"off": [False], "on": [True], "both": [False, True]}[jit_choice]
 
     keras.utils.set_random_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -100,14 +116,15 @@ def main():
         rng.integers(1, args.vocab, (args.batch_size, args.target_len)).astype("int32"),
     )
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
-    tokens = args.batch_size * args.target_len * steps
+    tokens_per_step = args.batch_size * args.target_len
     print(
         f"decoder throughput: batch {args.batch_size}, source {args.source_len}, target {args.target_len}, "
-        f"embedding {args.embed_dim}, units {args.units}, vocabulary {args.vocab}; "
-        f"{repeats} interleaved repeats of {steps} training steps, {os.cpu_count()} CPUs"
+        f"embedding {args.embed_dim}, units {args.units}, vocabulary {args.vocab}; up to {repeats} interleaved "
+        f"repeats of ~{block_seconds}s blocks of training steps, {os.cpu_count()} CPUs",
+        flush=True,
     )
 
-    models, failed = {}, {}
+    models, steps = {}, {}
     for jit in jit_modes:
         for kind in REFERENCES + CANDIDATES:
             model = build(kind, args.vocab, args.embed_dim, args.units)
@@ -120,47 +137,67 @@ def main():
             try:
                 model.fit(dataset, steps_per_epoch=2, epochs=1, verbose=0)  # warm-up: tracing and compiling
             except tf.errors.OpError as error:
-                failed[(kind, jit)] = _summary(error)
-                print(f"  {kind} (jit_compile={jit}) does not train: {failed[(kind, jit)]}", flush=True)
+                print(f"  {_label((kind, jit))} does not train: {_summary(error)}", flush=True)
                 continue
+            warm_up = time.perf_counter() - start
+            start = time.perf_counter()
+            model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)  # trial block
+            # Blocks of equal length rather than of equal steps: on a shared machine the wall clock
+            # moves in coarse jumps, which a short block would magnify.
+            steps[(kind, jit)] = max(2, round(block_seconds * 3 / (time.perf_counter() - start)))
+            models[(kind, jit)] = model
             print(
-                f"  built {kind} (jit_compile={jit}): {model.count_params()} parameters, "
-                f"warm-up {time.perf_counter() - start:.1f}s",
+                f"  built {_label((kind, jit))}: {model.count_params()} parameters, warm-up {warm_up:.1f}s, "
+                f"{steps[(kind, jit)]} steps per block",
                 flush=True,
             )
-            models[(kind, jit)] = model
 
     keys = list(models)
-    seconds = {key: [] for key in keys}
+    clocks = {"wall": {key: [] for key in keys}, "cpu": {key: [] for key in keys}}
+    started = time.perf_counter()
     for repeat in range(repeats):
         order = keys[repeat % len(keys) :] + keys[: repeat % len(keys)]
         for key in order:
-            start = time.perf_counter()
-            models[key].fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
-            seconds[key].append(time.perf_counter() - start)
-        print(f"  repeat {repeat + 1}/{repeats}: " + ", ".join(
-            f"{_label(key)} {seconds[key][-1]:.2f}s" for key in keys), flush=True)
+            wall, cpu = time.perf_counter(), time.process_time()
+            models[key].fit(dataset, steps_per_epoch=steps[key], epochs=1, verbose=0)
+            clocks["wall"][key].append(time.perf_counter() - wall)
+            clocks["cpu"][key].append(time.process_time() - cpu)
+        print(f"  repeat {repeat + 1}: " + ", ".join(
+            f"{_label(key)} {clocks['wall'][key][-1]:.2f}s (cpu {clocks['cpu'][key][-1]:.2f}s)" for key in keys),
+            flush=True)
+        if repeat + 1 >= 3 and time.perf_counter() - started > args.budget:
+            print(f"  stopping after {repeat + 1} repeats: the {args.budget:.0f}s budget is spent", flush=True)
+            break
 
-    def ratio(numerator, denominator):
-        """Median over repeats of the per-repeat speed ratio numerator / denominator, or None."""
-        if numerator not in seconds or denominator not in seconds:
-            return None
-        return statistics.median(d / n for n, d in zip(seconds[numerator], seconds[denominator]))
+    def rate(key, clock):
+        """Median tokens per second of `clock` for one model."""
+        return statistics.median(tokens_per_step * steps[key] / t for t in clocks[clock][key])
 
-    def show(value):
-        return "n/a (does not train)" if value is None else f"{value:.2f}"
+    def ratio(numerator, denominator, clock):
+        """Median over repeats of the speed ratio numerator / denominator in the same repeat."""
+        if numerator not in models or denominator not in models:
+            return "n/a (does not train)"
+        times = zip(clocks[clock][numerator], clocks[clock][denominator])
+        return f"{statistics.median((steps[numerator] / n) / (steps[denominator] / d) for n, d in times):.2f}"
 
-    for key in keys:
-        print(f"tokens/sec {_label(key)}={tokens / statistics.median(seconds[key]):.0f}")
+    print("tokens/sec (wall clock): " + ", ".join(f"{_label(key)}={rate(key, 'wall'):.0f}" for key in keys))
+    print("tokens per CPU-second: " + ", ".join(f"{_label(key)}={rate(key, 'cpu'):.0f}" for key in keys))
     if len(jit_modes) == 2:
-        print("xla/no_xla, same model (speed-up from jit_compile=True): " + ", ".join(
-            f"{kind}={show(ratio((kind, True), (kind, False)))}" for kind in REFERENCES + CANDIDATES))
-    # The headline lines come last: jit_compile=False (what "auto" picks on a CPU-only machine).
-    for jit in sorted(jit_modes, reverse=True):
-        tag = "" if not jit else "[xla]"
-        print(f"luong_no_feed/reference_dot{tag}={show(ratio(('luong_no_feed', jit), ('reference_dot', jit)))}")
-        for kind in CANDIDATES:
-            print(f"{kind}/reference{tag}={show(ratio((kind, jit), ('reference', jit)))}")
+        for clock in ("wall", "cpu"):
+            print(f"xla/no_xla ({clock}), same model: " + ", ".join(
+                f"{kind}={ratio((kind, True), (kind, False), clock)}" for kind in REFERENCES + CANDIDATES))
+    other = "wall" if args.clock == "cpu" else "cpu"
+    for jit in jit_modes:
+        print(f"{other}-clock ratios{' [xla]' if jit else ''}: " + ", ".join(
+            f"{c}/{r}={ratio((c, jit), (r, jit), other)}" for c, r in PAIRS))
+    if True in jit_modes and False in jit_modes:
+        print(f"{args.clock}-clock ratios [xla]: " + ", ".join(
+            f"{c}/{r}={ratio((c, True), (r, True), args.clock)}" for c, r in PAIRS))
+    # The headline lines come last: jit_compile=False where measured (what "auto" picks on a CPU).
+    headline = False if False in jit_modes else True
+    print(f"headline: {args.clock} clock, jit_compile={headline}")
+    for c, r in PAIRS:
+        print(f"{c}/{r}={ratio((c, headline), (r, headline), args.clock)}")
 
 
 def _label(key):

@@ -305,3 +305,20 @@ def test_copy_task_loss_goes_down():
 def test_invalid_arguments_name_the_received_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         AttentionDecoder(UNITS, **kwargs)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "concat", "general", None])
+def test_trains_under_xla(attention):
+    """jit_compile=True (Keras' default on GPUs) compiles the decoder loop and its gradient."""
+    from keras_attn_zoo.models.seq2seq import Seq2Seq
+
+    model = Seq2Seq(30, 40, units=8, embedding_dim=4, attention=attention)
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0), jit_compile=True
+    )
+    rng = np.random.default_rng(0)
+    data = {"source_ids": rng.integers(3, 30, (4, 7)), "target_ids": rng.integers(3, 40, (4, 6))}
+    before = [w.copy() for w in model.get_weights()]
+    loss = model.fit(data, data["target_ids"], epochs=1, verbose=0).history["loss"][0]
+    assert np.isfinite(loss)
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))

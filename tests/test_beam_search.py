@@ -215,7 +215,7 @@ LOVES_REPEATS = log_table(
 )
 
 
-@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("n", [1, 2, 3])
 @pytest.mark.parametrize("beam_size", [1, 4])
 def test_no_repeat_ngram_never_repeats(beam_size, n):
     unblocked = search(LOVES_REPEATS, [10], beam_size=beam_size)
@@ -382,3 +382,13 @@ def test_seq2seq_generate_is_deterministic_and_batch_independent(model, beam_siz
         np.testing.assert_allclose(alone["scores"][0], first["scores"][row], rtol=1e-4, atol=1e-5)
         np.testing.assert_allclose(alone["weights"][0], first["weights"][row][:, : len(real)], atol=1e-5)
         assert not first["weights"][row][:, len(real) :].any()  # padding gets no attention
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_seq2seq_generate_blocks_repeated_ngrams(model, n):
+    options = dict(beam_size=2, max_length=12)
+    unblocked = model.generate(pad(SOURCES), **options)
+    assert any(has_repeated_ngram([1] + words_of(unblocked, row), n) for row in range(len(SOURCES)))
+    out = model.generate(pad(SOURCES), no_repeat_ngram_size=n, **options)
+    for row in range(len(SOURCES)):
+        assert not has_repeated_ngram([1] + words_of(out, row), n)

@@ -33,8 +33,11 @@ def _banned_ngrams(tokens, t, n, vocab_size):
     num, width = ops.shape(tokens)[0], tokens.shape[1]
     starts = width - n + 1  # n-gram start positions j = 0..starts-1
     windows = ops.stack([tokens[:, i : i + starts] for i in range(n)], axis=-1)  # (N, starts, n)
-    prefix = ops.stack([ops.take(tokens, t - n + 2 + i, axis=1) for i in range(n - 1)], axis=-1)  # (N, n-1)
-    same = ops.all(ops.equal(windows[..., : n - 1], ops.expand_dims(prefix, 1)), axis=-1)
+    if n > 1:
+        prefix = ops.stack([ops.take(tokens, t - n + 2 + i, axis=1) for i in range(n - 1)], axis=-1)  # (N, n-1)
+        same = ops.all(ops.equal(windows[..., : n - 1], ops.expand_dims(prefix, 1)), axis=-1)
+    else:  # unigrams have no prefix: every token already generated is banned
+        same = ops.ones_like(windows[..., 0], dtype="bool")
     seen = ops.arange(starts) + n - 1 <= t  # the n-gram ends at an already generated position
     match = ops.logical_and(same, ops.expand_dims(seen, 0))
     match = ops.logical_and(match, t >= n - 1)

@@ -3,7 +3,7 @@ import math
 import keras
 from keras import ops
 
-from keras_attn_zoo.layers.base_attention import BaseAttention
+from keras_attn_zoo.layers.base_attention import BaseAttention, project
 
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
@@ -78,11 +78,11 @@ class BahdanauAttention(BaseAttention):
             self.coverage_kernel = self.add_weight(name="coverage_kernel", shape=(self.units,), initializer=init)
 
     def process_key(self, key):
-        return ops.matmul(key, self.key_kernel)
+        return project(key, self.key_kernel)
 
     def score(self, query, processed_key, coverage=None):
         # (B, Tq, 1, U) + (B, 1, Tv, U) -> (B, Tq, Tv, U)
-        features = ops.expand_dims(ops.matmul(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
+        features = ops.expand_dims(project(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
         if self.use_coverage:
             if coverage is None:
                 raise ValueError(

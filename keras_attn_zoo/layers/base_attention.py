@@ -29,6 +29,20 @@ def masked_softmax(scores, value_mask=None):
     return ops.where(mask, weights, ops.zeros_like(weights))
 
 
+def project(x, kernel):
+    """x @ kernel over the last axis of a rank-2 or rank-3 x, as one 2-D matmul.
+
+    Keras' TensorFlow matmul turns a 3-D x 2-D product into a tensordot whose gradient inside a
+    while loop XLA cannot compile (`jit_compile=True`, Keras' default on GPUs); a reshape to
+    2-D and back compiles everywhere.
+    """
+    if len(x.shape) == 2:
+        return ops.matmul(x, kernel)
+    shape = ops.shape(x)
+    flat = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), kernel)
+    return ops.reshape(flat, (shape[0], shape[1], kernel.shape[-1]))
+
+
 class BaseAttention(keras.layers.Layer):
     """Base class: `layer([query, value(, key)], mask=[query_mask, value_mask])`.
 

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_attn_zoo.layers.base_attention import BaseAttention
+from keras_attn_zoo.layers.base_attention import BaseAttention, project
 
 SCORE_MODES = ("dot", "general", "concat", "cosine")
 
@@ -81,9 +81,9 @@ class LuongAttention(BaseAttention):
 
     def process_key(self, key):
         if self.score_mode == "general":
-            return ops.matmul(key, self.kernel)
+            return project(key, self.kernel)
         if self.score_mode == "concat":
-            return ops.matmul(key, self.key_kernel)
+            return project(key, self.key_kernel)
         if self.score_mode == "cosine":
             return _unit(key)
         return key
@@ -95,7 +95,7 @@ class LuongAttention(BaseAttention):
                 f"Received: coverage with score_mode={self.score_mode!r}"
             )
         if self.score_mode == "concat":
-            features = ops.expand_dims(ops.matmul(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
+            features = ops.expand_dims(project(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
             scores = ops.sum(ops.tanh(features) * self.score_vector, axis=-1)
         else:
             if self.score_mode == "cosine":

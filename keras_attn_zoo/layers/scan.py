@@ -57,8 +57,10 @@ def _tf_scan(f, init, xs):
             [a.write(t, v) for a, v in zip(ys_arrays, tree.flatten(y))],
         )
 
+    # maximum_iterations gives XLA (jit_compile=True, Keras' default on GPUs) the fixed list size
+    # its gradient accumulators need.
     _, carry_flat, ys_arrays = tf.while_loop(
-        lambda t, *_: t < steps, body, (tf.constant(1), carry_flat, ys_arrays)
+        lambda t, *_: t < steps, body, (tf.constant(1), carry_flat, ys_arrays), maximum_iterations=steps - 1
     )
     ys = [a.stack() for a in ys_arrays]
     return tree.pack_sequence_as(init, carry_flat), tree.pack_sequence_as(y, ys)
