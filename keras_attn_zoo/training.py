@@ -18,6 +18,7 @@ import logging
 import os
 import time
 import tomllib
+import warnings
 from pathlib import Path
 
 import keras
@@ -173,7 +174,12 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     if state.done:
         logger.info("%s already finished (%s); nothing to train.", run_dir, state.data.get("stopped"))
         return run_dir / "checkpoint"
-    model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
+    with warnings.catch_warnings():
+        # Keras warns that it ignores `shuffle` for a tf.data input (the pipeline shuffles) and
+        # that a dataset of unknown length "ran out of data" at each epoch's end (bucketing).
+        warnings.filterwarnings("ignore", message=r".*shuffle=True.*")
+        warnings.filterwarnings("ignore", message=r".*ran out of data.*")
+        model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
     state.finish()
     return run_dir / "checkpoint"
 
@@ -186,8 +192,19 @@ class EpochState(keras.callbacks.Callback):
         self.path = Path(run_dir) / "state.json"
         self.hp, self.save, self.info = hp, save, info
         self.data = {"best_val_loss": None, "best_epoch": None, "wait": 0, "seconds": 0.0, "stopped": None}
+        self.by_epoch = {}
         if self.path.exists():
-            self.data.update(json.loads(self.path.read_text()))
+            saved = json.loads(self.path.read_text())
+            self.by_epoch = saved.pop("by_epoch", {})
+            # The state of the epoch the Keras backup holds: a kill between writing this file and
+            # the backup must not leave the counters one epoch ahead of the weights.
+            backup = Path(run_dir) / "backup" / "training_metadata.json"
+            epoch = str(json.loads(backup.read_text())["epoch"]) if backup.exists() else None
+            self.data.update(self.by_epoch.get(epoch, saved) if self.by_epoch else saved)
+
+    def _write(self):
+        self.by_epoch[str(self.data.get("epochs", 0))] = dict(self.data)
+        self.path.write_text(json.dumps({**self.data, "by_epoch": self.by_epoch}, indent=2))
 
     @property
     def done(self):
@@ -220,9 +237,9 @@ class EpochState(keras.callbacks.Callback):
             self.data["stopped"] = f"time budget of {budget} min reached after epoch {epoch + 1}"
         if self.data["stopped"]:
             self.model.stop_training = True
-        self.path.write_text(json.dumps(self.data, indent=2))
+        self._write()
 
     def finish(self):
         if not self.data["stopped"]:
             self.data["stopped"] = f"all {self.hp['epochs']} epochs done"
-        self.path.write_text(json.dumps(self.data, indent=2))
+        self._write()

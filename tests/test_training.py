@@ -251,3 +251,20 @@ def test_missing_data_column(tmp_path):
         r"bible_en_es_tiny\.tsv: no column 'english'; columns present: split, ref, en, es\.", recipe, tmp_path
     )
     assert not (tmp_path / "run" / "checkpoint").exists()
+
+
+def test_state_follows_the_backup_epoch_after_a_kill(tmp_path):
+    """A kill after state.json was written but before the Keras backup: counters roll back."""
+    import json
+
+    from keras_attn_zoo.training import EpochState
+
+    epoch1 = {"best_val_loss": 2.0, "best_epoch": 1, "wait": 0, "seconds": 10.0, "stopped": None, "epochs": 1}
+    epoch2 = {"best_val_loss": 2.0, "best_epoch": 1, "wait": 1, "seconds": 20.0, "stopped": None, "epochs": 2}
+    (tmp_path / "state.json").write_text(json.dumps({**epoch2, "by_epoch": {"1": epoch1, "2": epoch2}}))
+    (tmp_path / "backup").mkdir()
+    (tmp_path / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 1, "batch": 0}))
+    state = EpochState(tmp_path, {"patience": 3}, save=None, info={})
+    assert state.data == epoch1
+    (tmp_path / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
+    assert EpochState(tmp_path, {"patience": 3}, save=None, info={}).data == epoch2
