@@ -1,4 +1,7 @@
-"""The README's Python examples run, and print what their comments say they print."""
+"""The README's Python examples run, and print what their comments say they print.
+
+Blocks fenced ```python are run; blocks fenced ```py need a Hub or a network and are not.
+"""
 
 import contextlib
 import io

@@ -21,8 +21,8 @@ class TiedEmbedding(keras.layers.Embedding):
 
     >>> import numpy as np
     >>> layer = TiedEmbedding(20, 4)
-    >>> layer(layer(np.array([[1, 2]])), reverse=True).shape
-    TensorShape([1, 2, 20])
+    >>> tuple(layer(layer(np.array([[1, 2]])), reverse=True).shape)
+    (1, 2, 20)
     """
 
     def build(self, input_shape=None):
