@@ -78,13 +78,13 @@ def main():
             publish(name, folder, entry, args)
 
     beam_label = f"beam{args.beam}"
-    plot_bleu_by_length({n: r[beam_label]["by_length"] for n, r in results.items()},
-                        figures / "bleu_by_length.png", title=f"Test BLEU by source length (en->es, beam {args.beam})")
     out = ROOT / "model_cards" / "results" / "bible_en_es.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    previous.update(results)
-    out.write_text(json.dumps(previous, indent=2, ensure_ascii=False) + "\n")
+    merged = json.loads(out.read_text()) if out.exists() else {}
+    merged.update(results)  # models evaluated in earlier runs of this script stay on the figure
+    out.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
+    plot_bleu_by_length({n: r[beam_label]["by_length"] for n, r in sorted(merged.items())},
+                        figures / "bleu_by_length.png", title=f"Test BLEU by source length (en->es, beam {args.beam})")
     print(f"wrote {out}")
 
 
