@@ -18,20 +18,9 @@ def translation(
     source_tokenizer=None,
     target_tokenizer=None,
     attention="bahdanau",
-    cell="gru",
-    embedding_dim=256,
-    units=256,
-    encoder_layers=1,
-    decoder_layers=1,
-    bidirectional=True,
-    dropout=0.2,
-    tie_embeddings=True,
-    input_feeding=True,
-    bridge="dense",
-    max_source_length=128,
-    max_target_length=160,
     source_vocab_size=None,
     target_vocab_size=None,
+    **model_options,
 ):
     """A `Seq2Seq` translation model, with its tokenizers attached when given.
 
@@ -40,10 +29,11 @@ def translation(
             vocabulary sizes come from them (or pass `source_vocab_size`/`target_vocab_size`
             to build an untrained model without tokenizers).
         attention: "bahdanau", "luong_dot", "luong_general", "luong_concat", "cosine", or None
-            for the classic encoder-decoder with a single context vector (the baseline).
-        cell, embedding_dim, units, encoder_layers, decoder_layers, bidirectional, dropout,
-        tie_embeddings, input_feeding, bridge, max_source_length, max_target_length: see
-            `keras_attn_zoo.models.seq2seq.Seq2Seq`.
+            (or "none") for the classic encoder-decoder with a single context vector: the baseline.
+        **model_options: any other `keras_attn_zoo.models.seq2seq.Seq2Seq` argument, with its
+            defaults: cell, embedding_dim, units, encoder_layers, decoder_layers, bidirectional,
+            dropout, tie_embeddings, input_feeding, bridge, coverage, max_source_length,
+            max_target_length.
 
     Example:
 
@@ -63,24 +53,16 @@ def translation(
     if source_vocab_size is None or target_vocab_size is None:
         raise ValueError("Pass source_tokenizer and target_tokenizer (or both vocabulary sizes).")
     decoder_attention, placement = ATTENTION_OPTIONS[attention]
-    attention = None if attention == "none" else attention
+    if "placement" in model_options:
+        raise ValueError(
+            f"Received: placement={model_options['placement']!r}; the recipe sets it from `attention`."
+        )
     model = Seq2Seq(
         source_vocab_size,
         target_vocab_size,
         attention=decoder_attention,
         placement=placement,
-        cell=cell,
-        embedding_dim=embedding_dim,
-        units=units,
-        encoder_layers=encoder_layers,
-        decoder_layers=decoder_layers,
-        bidirectional=bidirectional,
-        dropout=dropout,
-        tie_embeddings=tie_embeddings,
-        bridge=bridge,
-        input_feeding=input_feeding,
-        max_source_length=max_source_length,
-        max_target_length=max_target_length,
+        **model_options,
     )
     if source_tokenizer is not None and target_tokenizer is not None:
         model.attach_tokenizers(source_tokenizer, target_tokenizer)
