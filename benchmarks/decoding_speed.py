@@ -13,7 +13,11 @@ decoder steps per sentence whatever the weights. Timed:
   the same model: encode once, then per token embed the previous token, `decoder.step`, project
   to logits, argmax (with eos masked until the last position, so it makes the same outputs as
   `greedy`, which is checked; the random target embeddings are scaled up tenfold so that float
-  rounding does not decide between near-equal logits).
+  rounding does not decide between near-equal logits);
+- `floor`, not a decoder: the same encoder, decoder step, logits and argmax in one compiled loop
+  with nothing else (no eos, no scores, no limits, no attention kept). No search loop built from
+  this model's step can beat it, so `floor/naive` is the ceiling of `greedy/naive` on the machine
+  at hand: the model's arithmetic per token, not the search, sets it.
 
 Training. Target tokens per second of one `fit` step (forward, backward, Adam update) for each of
 `recipes/bible_en_es_{bahdanau,luong,seq2seq}.toml`, built with its `[recipe]` options and a
@@ -23,7 +27,7 @@ as `keras_attn_zoo.training.train` compiles it; reported also as a ratio to the 
 Every candidate is timed once per repeat, interleaved (the order rotates each repeat), after a
 warm-up call that traces and compiles; each ratio is the median over repeats of the ratio within
 one repeat. The machines are shared: the absolute figures move with the load, the ratios are the
-result. The last lines printed are `greedy/naive=<ratio>` and `beam5/naive=<ratio>`.
+result. The last lines printed are `floor/naive=`, `greedy/naive=` and `beam5/naive=<ratio>`.
 
     python benchmarks/decoding_speed.py
     python benchmarks/decoding_speed.py --quick    # smoke run
@@ -76,6 +80,34 @@ def naive_greedy(model, source_ids, max_length):
             tokens = ops.full_like(tokens, EOS_ID)
         outputs.append(tokens)
     return ops.convert_to_numpy(ops.stack(outputs, axis=1))
+
+
+def floor_loop(model, max_length):
+    """Encoder, then `max_length` decoder steps, logits and argmax in one compiled loop; nothing else."""
+
+    def run(source_ids):
+        memory, source_mask, encoder_state = model._encode(source_ids, training=False)
+        bundle = model.decoder.precompute_memory(memory, source_mask)
+        state = model.decoder.get_initial_state(bundle, encoder_state)
+        logits_of = model._step_logits_fn()
+        embeddings = model.target_embedding.embeddings
+
+        def body(t, tokens, state):
+            output, state, _ = model.decoder.step(ops.take(embeddings, tokens, axis=0), state, bundle)
+            return t + 1, ops.cast(ops.argmax(logits_of(output), axis=-1), "int32"), state
+
+        start = ops.full((ops.shape(source_ids)[0],), BOS_ID, dtype="int32")
+        return ops.while_loop(lambda t, *_: t < max_length, body, (0, start, state))[1]
+
+    if keras.backend.backend() == "tensorflow":
+        compiled = tf.function(run)
+    elif keras.backend.backend() == "jax":
+        import jax
+
+        compiled = jax.jit(run)
+    else:
+        compiled = run
+    return lambda source_ids: ops.convert_to_numpy(compiled(ops.convert_to_tensor(source_ids, "int32")))
 
 
 def interleaved(candidates, repeats, budget, label):
@@ -142,6 +174,7 @@ def main():
         "naive": lambda: naive_greedy(model, source_ids, args.max_length),
         "greedy": lambda: model.generate(source_ids, beam_size=1, **search),
         "beam5": lambda: model.generate(source_ids, beam_size=5, **search),
+        "floor": (lambda floor: lambda: floor(source_ids))(floor_loop(model, args.max_length)),
     }
     for name, run in candidates.items():  # warm-up: tracing, compiling, first allocations
         start = time.perf_counter()
@@ -192,6 +225,7 @@ def main():
         print(f"decoding sentences/sec ({clock} clock{', per CPU-second' if clock == 'cpu' else ''}): {figures}")
     print(
         "cpu-clock ratios: "
+        f"floor/naive={median_ratio(times, 'floor', 'naive', 'cpu'):.2f}, "
         f"greedy/naive={median_ratio(times, 'greedy', 'naive', 'cpu'):.2f}, "
         f"beam5/naive={median_ratio(times, 'beam5', 'naive', 'cpu'):.2f}"
     )
@@ -205,6 +239,7 @@ def main():
             + ", ".join(f"{n}/seq2seq={median_ratio(train_times, n, 'seq2seq', 'wall'):.2f}" for n in RECIPE_NAMES)
         )
     print("headline (wall clock, median of per-repeat ratios; target greedy >= 10x):")
+    print(f"floor/naive={median_ratio(times, 'floor', 'naive', 'wall'):.2f} (the most a search loop could reach here)")
     print(f"greedy/naive={median_ratio(times, 'greedy', 'naive', 'wall'):.2f}")
     print(f"beam5/naive={median_ratio(times, 'beam5', 'naive', 'wall'):.2f}")
 

@@ -15,6 +15,7 @@ import pytest
 from keras import ops
 
 from keras_attn_zoo.decoding import beam_search, coverage_penalty, length_penalty
+from keras_attn_zoo.decoding.beam_search import _beam_search
 from keras_attn_zoo.recipes import translation
 
 pytestmark = pytest.mark.backend_agnostic
@@ -155,6 +156,51 @@ def test_greedy_follows_the_argmax_chain(seed, order):
     assert_ends_with_eos_padding(out, [limit])
 
 
+# `beam_search(beam_size=1)` runs a loop of its own (an argmax, no reordering); the width-1 beam is
+# the reference it must match, option by option, on chains and limits where outputs differ.
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"alpha": 0.6}, {"min_length": 3}, {"no_repeat_ngram_size": 2}, {"beta": 0.3}],
+    ids=["plain", "alpha", "min_length", "no_repeat", "beta"],
+)
+@pytest.mark.parametrize("order", [1, 2])
+def test_greedy_loop_equals_the_width_one_beam(order, options):
+    limits = np.array([3, 8, 5, 7], "int32")
+    masks = np.array([[True, True, True, True], [True, False, True, True], [True, True, False, False], [True] * 4])
+    settings = {"alpha": 0.0, "beta": 0.0, "min_length": 0, "no_repeat_ngram_size": 0, **options}
+    outputs = []
+    for seed in range(4):
+        table = random_table(seed, order)
+        args = (
+            markov_step(table),
+            {"before": ops.full((4,), BOS, "int32")},
+            ops.convert_to_tensor(masks),
+            ops.convert_to_tensor(limits),
+            8,
+            V,
+            BOS,
+            EOS,
+        )
+        greedy = {k: ops.convert_to_numpy(v) for k, v in beam_search(*args, beam_size=1, **settings).items()}
+        beam = {k: ops.convert_to_numpy(v) for k, v in _beam_search(*args, beam_size=1, **settings).items()}
+        for key in ("token_ids", "lengths", "weights"):
+            np.testing.assert_array_equal(greedy[key], beam[key], err_msg=f"{key}, seed {seed}")
+        np.testing.assert_allclose(greedy["scores"], beam["scores"], rtol=1e-5)
+        outputs.extend(words_of(greedy, row) for row in range(4))
+    assert len({tuple(words) for words in outputs}) >= 8  # the cases differ from one another
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_the_search_normalises_what_a_step_returns(beam_size):
+    # A step returns logits: shifting each row by a constant changes no output and no score.
+    table = random_table(5, order=2)
+    shifted = table + np.random.default_rng(0).normal(0, 3, table.shape[:-1] + (1,)).astype("float32")
+    plain = search(table, [6, 4], beam_size=beam_size, alpha=0.6)
+    out = search(shifted, [6, 4], beam_size=beam_size, alpha=0.6)
+    np.testing.assert_array_equal(out["token_ids"], plain["token_ids"])
+    np.testing.assert_allclose(out["scores"], plain["scores"], rtol=1e-5)
+
+
 def test_beam_beats_myopic_greedy():
     # From bos, A is likelier than B, but after A every token is a coin flip while B ends surely.
     table = log_table(
@@ -237,8 +283,8 @@ def test_no_repeat_ngram_never_repeats(beam_size, n):
 
 
 def test_no_repeat_bigram_wide_beam_is_the_constrained_optimum():
-    table = random_table(3)
-    table[:, A] = np.log(0.6)  # make repeats tempting
+    # A -> A is the likeliest step everywhere, so the free optimum repeats it.
+    table = log_table([[0.05, 0.01, 0.6, 0.34], [0.25] * 4, [0.1, 0.05, 0.6, 0.25], [0.3, 0.1, 0.4, 0.2]])
     best, second = brute_force(table, limit=5, no_repeat=2)[:2]
     assert best[0] - second[0] > 1e-4
     assert best[1] != brute_force(table, limit=5)[0][1]  # the constraint matters

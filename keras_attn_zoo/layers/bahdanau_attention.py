@@ -3,7 +3,7 @@ import math
 import keras
 from keras import ops
 
-from keras_attn_zoo.layers.base_attention import BaseAttention, project
+from keras_attn_zoo.layers.base_attention import BaseAttention, additive_score, project
 
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
@@ -94,7 +94,7 @@ class BahdanauAttention(BaseAttention):
         if self.normalize:
             features = features + self.score_bias
             v = self.score_gain * v / ops.sqrt(ops.sum(ops.square(v)))
-        return ops.sum(ops.tanh(features) * v, axis=-1)
+        return additive_score(features, v)
 
     def call(self, inputs, mask=None, return_attention_scores=False, training=None):
         if self.use_coverage:

@@ -43,6 +43,19 @@ def project(x, kernel):
     return ops.reshape(flat, (shape[0], shape[1], kernel.shape[-1]))
 
 
+def additive_score(features, vector):
+    """Σ_u tanh(features)_u v_u over the last axis: the score of additive (Bahdanau, concat) attention.
+
+    A 2-D product with v as a column is one pass over tanh(features) where a multiply and a sum
+    are two (about 10% of a Bahdanau decoder step on CPU); written 2-D for the same XLA reason as
+    `project`.
+    """
+    shape = ops.shape(features)
+    flat = ops.reshape(ops.tanh(features), (-1, features.shape[-1]))
+    scores = ops.matmul(flat, ops.expand_dims(ops.cast(vector, features.dtype), -1))
+    return ops.reshape(scores, shape[:-1])
+
+
 class BaseAttention(keras.layers.Layer):
     """Base class: `layer([query, value(, key)], mask=[query_mask, value_mask])`.
 

@@ -1,7 +1,7 @@
 import keras
 from keras import ops
 
-from keras_attn_zoo.layers.base_attention import BaseAttention, project
+from keras_attn_zoo.layers.base_attention import BaseAttention, additive_score, project
 
 SCORE_MODES = ("dot", "general", "concat", "cosine")
 
@@ -96,7 +96,7 @@ class LuongAttention(BaseAttention):
             )
         if self.score_mode == "concat":
             features = ops.expand_dims(project(query, self.query_kernel), 2) + ops.expand_dims(processed_key, 1)
-            scores = ops.sum(ops.tanh(features) * self.score_vector, axis=-1)
+            scores = additive_score(features, self.score_vector)
         else:
             if self.score_mode == "cosine":
                 query = _unit(query)

@@ -155,6 +155,23 @@ class Seq2Seq(keras.Model):
             return self.target_embedding(decoded, reverse=True)
         return self.output_projection(decoded)
 
+    def _step_logits_fn(self):
+        """`output (N, D) -> logits (N, V)` for one decoder step, prepared once per search.
+
+        Tied embeddings are transposed here, outside the decoding loop: a product with the
+        transposed (V, D) matrix (what `TiedEmbedding(reverse=True)` computes) runs about twice
+        slower per step on CPU than one with a (D, V) copy (measured with Eigen and oneDNN).
+        """
+        if self.output_projection is not None:
+            return lambda output: ops.cast(self.output_projection(output), "float32")
+        kernel = ops.transpose(self.target_embedding.embeddings)
+        bias = self.target_embedding.output_bias
+
+        def logits(output):
+            return ops.cast(ops.matmul(output, ops.cast(kernel, output.dtype)) + ops.cast(bias, output.dtype), "float32")
+
+        return logits
+
     # -- Generation -----------------------------------------------------------------------------
     def search_options(self, beam_size=1, **options):
         """Checked search options with their defaults, as plain Python numbers.
@@ -217,12 +234,13 @@ class Seq2Seq(keras.Model):
         bundle = tile_rows(bundle, beam_size)
         state = tile_rows(state, beam_size)
 
+        output_logits = self._step_logits_fn()
+
         def step_fn(token_ids, state):
             # A plain lookup: no Keras mask to carry into the recurrent cells.
             embedded = ops.take(self.target_embedding.embeddings, token_ids, axis=0)
             output, state, weights = self.decoder.step(embedded, state, bundle)
-            logits = ops.cast(self._logits(output), "float32")
-            return ops.log_softmax(logits, axis=-1), state, weights
+            return output_logits(output), state, weights
 
         return beam_search(
             step_fn,
