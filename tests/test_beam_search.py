@@ -438,3 +438,50 @@ def test_seq2seq_generate_blocks_repeated_ngrams(model, n):
     out = model.generate(pad(SOURCES), no_repeat_ngram_size=n, **options)
     for row in range(len(SOURCES)):
         assert not has_repeated_ngram([1] + words_of(out, row), n)
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_seq2seq_generate_with_xla_gives_the_same_outputs(model, beam_size):
+    options = dict(beam_size=beam_size, max_length=12, alpha=0.6, no_repeat_ngram_size=2)
+    plain = model.generate(pad(SOURCES), jit_compile=False, **options)
+    compiled = model.generate(pad(SOURCES), jit_compile=True, **options)  # padded to (4, 16)
+    np.testing.assert_array_equal(compiled["token_ids"], plain["token_ids"])
+    np.testing.assert_array_equal(compiled["lengths"], plain["lengths"])
+    np.testing.assert_allclose(compiled["scores"], plain["scores"], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(compiled["weights"], plain["weights"], atol=1e-5)
+    with pytest.raises(ValueError, match="jit_compile"):
+        model.generate(pad(SOURCES), jit_compile="yes")
+
+
+@pytest.mark.parametrize("beam_size", [1, 3])
+def test_seq2seq_generate_on_an_empty_batch(model, beam_size):
+    out = model.generate(np.zeros((0, 5), "int32"), beam_size=beam_size, max_length=12)
+    assert out["token_ids"].shape == (0, 12) and out["lengths"].shape == (0,) and out["scores"].shape == (0,)
+    assert out["weights"].shape == (0, 12, 5)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        dict(attention="luong_general", cell="lstm"),
+        dict(attention="luong_dot", input_feeding=False),
+        dict(attention="luong_concat"),
+        dict(attention="cosine", decoder_layers=2),
+        dict(attention=None),
+        dict(attention="bahdanau", coverage=True),
+        dict(attention="bahdanau", tie_embeddings=False, bidirectional=False, encoder_layers=2),
+    ],
+    ids=["luong_lstm", "dot_no_feeding", "concat", "cosine_2_layers", "no_attention", "coverage", "untied"],
+)
+def test_xla_and_plain_searches_agree_for_every_decoder(config):
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = translation(source_vocab_size=30, target_vocab_size=30, units=16, embedding_dim=8, **config)
+    model.target_embedding.embeddings.assign(model.target_embedding.embeddings * 8.0)
+    for beam_size in (1, 2):
+        options = dict(beam_size=beam_size, max_length=10, beta=0.2)
+        plain = model.generate(pad(SOURCES), jit_compile=False, **options)
+        compiled = model.generate(pad(SOURCES), **options)
+        np.testing.assert_array_equal(compiled["token_ids"], plain["token_ids"])
+        np.testing.assert_allclose(compiled["scores"], plain["scores"], rtol=1e-4, atol=1e-5)

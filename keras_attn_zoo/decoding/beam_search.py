@@ -192,7 +192,8 @@ def _greedy_search(
     """
     batch = ops.shape(source_mask)[0]
     source_length = ops.shape(source_mask)[1]
-    eos_row = ops.expand_dims(ops.arange(vocab_size) == eos_id, 0)  # (1, V)
+    vocab_ids = ops.expand_dims(ops.arange(vocab_size, dtype="int32"), 0)  # (1, V)
+    eos_row = vocab_ids == eos_id
     positions = ops.arange(max_length + 1)
     limits = ops.expand_dims(max_lengths, 1)
 
@@ -204,7 +205,8 @@ def _greedy_search(
     weight_sum = ops.zeros((batch, source_length), dtype="float32")
 
     def cond(t, tokens, log_probs, finished, lengths, weights, weight_sum, state):
-        return ops.logical_and(t < max_length, ops.logical_not(ops.all(finished)))
+        # The first step always runs (an empty batch too): the step buffer then has a shape.
+        return ops.logical_and(t < max_length, ops.logical_or(t == 0, ops.logical_not(ops.all(finished))))
 
     def body(t, tokens, log_probs, finished, lengths, weights, weight_sum, state):
         logits, state, step_weights = step_fn(ops.take(tokens, t, axis=1), state)
@@ -218,9 +220,12 @@ def _greedy_search(
             allowed = ops.where(ops.logical_and(banned, ops.logical_not(eos_row)), NEG_INF, allowed)
         # The last allowed position, and outputs that already ended, can only emit eos (free).
         must_end = ops.logical_or(t + 1 >= ops.squeeze(limits, 1), finished)
-        token = ops.where(must_end, eos_id, ops.cast(ops.argmax(allowed, axis=-1), "int32"))
-        chosen = ops.squeeze(ops.take_along_axis(logits, ops.expand_dims(token, 1), axis=1), 1)
-        token_log_prob = chosen - ops.logsumexp(logits, axis=-1)
+        # argmax as "the first position of the maximum": the maximum is also the chosen token's
+        # logit, and the reductions fuse under XLA (a variadic argmax reduction does not).
+        best = ops.max(allowed, axis=-1, keepdims=True)
+        first = ops.min(ops.where(allowed == best, vocab_ids, vocab_size), axis=-1)
+        token = ops.where(must_end, eos_id, ops.cast(first, "int32"))
+        token_log_prob = ops.squeeze(best, 1) - ops.logsumexp(logits, axis=-1)
         live = ops.logical_not(finished)
         log_probs = log_probs + ops.where(must_end, 0.0, token_log_prob)
         lengths = lengths + ops.cast(live, "int32")
@@ -235,6 +240,7 @@ def _greedy_search(
         cond,
         body,
         (ops.convert_to_tensor(0, "int32"), tokens, log_probs, finished, lengths, weights, weight_sum, state),
+        maximum_iterations=max_length,
     )
     _, tokens, log_probs, finished, lengths, weights, weight_sum, _ = loop
     scores = log_probs / length_penalty(lengths, alpha)
@@ -244,19 +250,20 @@ def _greedy_search(
         "token_ids": tokens[:, 1:],
         "lengths": lengths - ops.cast(finished, "int32"),
         "scores": scores,
-        "weights": _stack_steps(weights, max_length, source_length),
+        "weights": _stack_steps(weights),
     }
 
 
 # Per-step outputs of the greedy loop. A full (batch, max_length, Ts) buffer updated with `where`
 # costs a pass over the whole buffer per token (measured: about 15% of a greedy step of the
-# bible_en_es_bahdanau model on CPU); TensorFlow's TensorArray writes one slice, and on the other
-# backends `slice_update` becomes XLA's in-place dynamic-update-slice.
+# bible_en_es_bahdanau model on CPU); TensorFlow's TensorArray writes one slice (steps never
+# written stack as zeros, with and without XLA), and on the other backends `slice_update` becomes
+# XLA's in-place dynamic-update-slice.
 def _new_step_buffer(batch, max_length, width):
     if keras.backend.backend() == "tensorflow":
         import tensorflow as tf
 
-        return tf.TensorArray(tf.float32, size=0, dynamic_size=True, element_shape=(None, None))
+        return tf.TensorArray(tf.float32, size=max_length, element_shape=(None, None))
     return ops.zeros((batch, max_length, width), dtype="float32")
 
 
@@ -266,18 +273,11 @@ def _write_step(buffer, t, value):
     return ops.slice_update(buffer, (0, t, 0), ops.expand_dims(value, 1))
 
 
-def _stack_steps(buffer, max_length, width):
-    """(batch, max_length, width), zero after the last step written."""
+def _stack_steps(buffer):
+    """(batch, max_length, width) from the step buffer."""
     if keras.backend.backend() != "tensorflow":
         return buffer
-    import tensorflow as tf
-
-    def stacked():
-        steps = tf.transpose(buffer.stack(), (1, 0, 2))  # (batch, steps run, width)
-        return tf.pad(steps, [[0, 0], [0, max_length - tf.shape(steps)[1]], [0, 0]])
-
-    # An empty batch runs no step, and an empty TensorArray of unknown element shape cannot stack.
-    return tf.cond(buffer.size() > 0, stacked, lambda: tf.zeros((0, max_length, width)))
+    return ops.transpose(buffer.stack(), (1, 0, 2))
 
 
 def _take_rows(state, rows):
