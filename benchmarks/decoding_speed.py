@@ -7,18 +7,22 @@ same length, `--max-length` tokens (eos included): `min_length = max_length - 1`
 the last position, where the search must emit it, so every method runs exactly `max_length`
 decoder steps per sentence whatever the weights. Timed:
 
-- `greedy`: `model.generate(beam_size=1)`, the whole search one compiled loop (XLA, `generate`'s
-  default; `--no-xla` measures `generate(jit_compile=False)`, a plain `tf.function`);
-- `beam5`: `model.generate(beam_size=5)`, the same with 5 hypotheses per sentence;
+- `greedy`: `model.generate(beam_size=1, jit_compile=False)`, the whole search one compiled
+  `tf.function` loop (what "auto", `generate`'s default, gives on a CPU-only machine);
+- `greedy_xla`: the same with `jit_compile=True`, the loop compiled by XLA (the default where
+  TensorFlow sees a GPU, and on JAX);
+- `beam5`, `beam5_xla`: the same two with 5 hypotheses per sentence;
 - `naive`, the reference: the loop of the TensorFlow NMT tutorial, run eagerly from Python with
   the same model: encode once, then per token embed the previous token, `decoder.step`, project
   to logits, argmax (with eos masked until the last position, so it makes the same outputs as
   `greedy`, which is checked; the random target embeddings are scaled up tenfold so that float
   rounding does not decide between near-equal logits);
-- `floor`, not a decoder: the same encoder, decoder step, logits and argmax in one loop compiled
-  the same way, with nothing else (no eos, no scores, no limits, no attention kept): what the
-  model's own arithmetic costs per token. `greedy` close to `floor` means the search adds little;
-  `floor/naive` is about the most any search loop over this model's step can reach here.
+- `floor`, `floor_xla`, not decoders: the same encoder, decoder step, logits and argmax in one
+  loop compiled the same two ways, with nothing else (no eos, no scores, no limits, no attention
+  kept): what the model's own arithmetic costs per token. `greedy` close to `floor` means the
+  search adds little; `floor/naive` is about the most a search loop over this step can reach.
+
+The warm-up lines show what compiling costs: XLA compiles once per input shape.
 
 Training. Target tokens per second of one `fit` step (forward, backward, Adam update) for each of
 `recipes/bible_en_es_{bahdanau,luong,seq2seq}.toml`, built with its `[recipe]` options and a
@@ -28,10 +32,10 @@ as `keras_attn_zoo.training.train` compiles it; reported also as a ratio to the 
 Every candidate is timed once per repeat, interleaved (the order rotates each repeat), after a
 warm-up call that traces and compiles; each ratio is the median over repeats of the ratio within
 one repeat. The machines are shared: the absolute figures move with the load, the ratios are the
-result. The last lines printed are `floor/naive=`, `greedy/naive=` and `beam5/naive=<ratio>`.
+result. The last lines printed are the `<candidate>/naive=<ratio>` of every candidate.
 
     python benchmarks/decoding_speed.py
-    python benchmarks/decoding_speed.py --no-xla --skip-training   # plain tf.function, no XLA
+    python benchmarks/decoding_speed.py --skip-training   # decoding only
     python benchmarks/decoding_speed.py --quick    # smoke run
 """
 
@@ -152,12 +156,6 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="short outputs, one repeat: checks the script runs")
     parser.add_argument("--skip-training", action="store_true")
-    parser.add_argument(
-        "--no-xla",
-        dest="jit_compile",
-        action="store_false",
-        help="compile greedy, beam5 and floor as plain tf.functions (generate(jit_compile=False))",
-    )
     args = parser.parse_args()
     if args.quick:
         args.max_length, args.repeats, args.train_len = 8, 1, 8
@@ -165,8 +163,7 @@ def main():
     rng = np.random.default_rng(args.seed)
     print(
         f"decoding speed: batch {args.batch_size}, sources of {args.source_len} tokens, every output "
-        f"{args.max_length} tokens (min_length={args.max_length - 1}), vocabulary {VOCAB}, random weights, "
-        f"XLA {'on' if args.jit_compile else 'off'}; "
+        f"{args.max_length} tokens (min_length={args.max_length - 1}), vocabulary {VOCAB}, random weights; "
         f"{os.cpu_count()} CPUs, TensorFlow {tf.__version__}, Keras {keras.__version__}",
         flush=True,
     )
@@ -178,26 +175,30 @@ def main():
     model.target_embedding.embeddings.assign(model.target_embedding.embeddings * 10.0)
     print(f"  model: bible_en_es_bahdanau.toml {options}, {model.count_params()} parameters", flush=True)
     source_ids = rng.integers(4, VOCAB, (args.batch_size, args.source_len)).astype("int32")
-    search = dict(max_length=args.max_length, min_length=args.max_length - 1, jit_compile=args.jit_compile)
-    candidates = {
-        "naive": lambda: naive_greedy(model, source_ids, args.max_length),
-        "greedy": lambda: model.generate(source_ids, beam_size=1, **search),
-        "beam5": lambda: model.generate(source_ids, beam_size=5, **search),
-        "floor": (lambda floor: lambda: floor(source_ids))(floor_loop(model, args.max_length, args.jit_compile)),
-    }
+    search = dict(max_length=args.max_length, min_length=args.max_length - 1)
+    candidates = {"naive": lambda: naive_greedy(model, source_ids, args.max_length)}
+    for suffix, jit in (("", False), ("_xla", True)):
+        floor = floor_loop(model, args.max_length, jit)
+        candidates.update(
+            {
+                f"greedy{suffix}": lambda jit=jit: model.generate(source_ids, beam_size=1, jit_compile=jit, **search),
+                f"beam5{suffix}": lambda jit=jit: model.generate(source_ids, beam_size=5, jit_compile=jit, **search),
+                f"floor{suffix}": lambda floor=floor: floor(source_ids),
+            }
+        )
+    results = {}
     for name, run in candidates.items():  # warm-up: tracing, compiling, first allocations
         start = time.perf_counter()
-        result = run()
+        results[name] = run()
         print(f"  warm-up {name}: {time.perf_counter() - start:.1f}s", flush=True)
-        if name == "greedy":
-            assert (result["lengths"] == args.max_length - 1).all(), result["lengths"]
-    outputs = model.generate(source_ids, **search)["token_ids"]
-    same = np.array_equal(candidates["naive"](), outputs)
-    print(
-        f"  greedy generate and the naive loop give the same outputs: {same} "
-        f"({np.mean([len(set(row)) for row in outputs.tolist()]):.1f} distinct tokens per output)",
-        flush=True,
-    )
+    naive = results["naive"]
+    for name in ("greedy", "greedy_xla"):
+        assert (results[name]["lengths"] == args.max_length - 1).all(), results[name]["lengths"]
+        print(
+            f"  {name} and the naive loop give the same outputs: {np.array_equal(results[name]['token_ids'], naive)} "
+            f"({np.mean([len(set(row)) for row in naive.tolist()]):.1f} distinct tokens per output)",
+            flush=True,
+        )
     times = interleaved(candidates, args.repeats, args.budget, "decoding")
 
     # -- Training -------------------------------------------------------------------------------
@@ -232,12 +233,8 @@ def main():
     for clock in ("wall", "cpu"):
         figures = ", ".join(f"{n}={rate(times, n, args.batch_size, clock):.2f}" for n in candidates)
         print(f"decoding sentences/sec ({clock} clock{', per CPU-second' if clock == 'cpu' else ''}): {figures}")
-    print(
-        "cpu-clock ratios: "
-        f"floor/naive={median_ratio(times, 'floor', 'naive', 'cpu'):.2f}, "
-        f"greedy/naive={median_ratio(times, 'greedy', 'naive', 'cpu'):.2f}, "
-        f"beam5/naive={median_ratio(times, 'beam5', 'naive', 'cpu'):.2f}"
-    )
+    fast = [name for name in candidates if name != "naive"]
+    print("cpu-clock ratios: " + ", ".join(f"{n}/naive={median_ratio(times, n, 'naive', 'cpu'):.2f}" for n in fast))
     if train_rates:
         print(
             f"training target tokens/sec (wall clock, batch {args.batch_size}x{args.train_len}): "
@@ -247,11 +244,9 @@ def main():
             "training speed relative to seq2seq (median of per-repeat ratios): "
             + ", ".join(f"{n}/seq2seq={median_ratio(train_times, n, 'seq2seq', 'wall'):.2f}" for n in RECIPE_NAMES)
         )
-    print("headline (wall clock, median of per-repeat ratios; target greedy >= 10x):")
-    floor = median_ratio(times, "floor", "naive", "wall")
-    print(f"floor/naive={floor:.2f} (the model's step alone, compiled the same way)")
-    print(f"greedy/naive={median_ratio(times, 'greedy', 'naive', 'wall'):.2f}")
-    print(f"beam5/naive={median_ratio(times, 'beam5', 'naive', 'wall'):.2f}")
+    print("headline (wall clock, median of per-repeat ratios; target greedy >= 10x; floor: the step alone):")
+    for name in fast:
+        print(f"{name}/naive={median_ratio(times, name, 'naive', 'wall'):.2f}")
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ def predict_texts(model, texts, beam_size=1, batch_size=64, return_attention=Fal
         batch_size: inputs per search call.
         return_attention: fill `Prediction.attention`.
         **search_options: passed to `Seq2Seq.generate` (alpha, beta, min_length,
-            no_repeat_ngram_size, max_length, max_length_ratio, max_length_offset).
+            no_repeat_ngram_size, max_length, max_length_ratio, max_length_offset, and
+            jit_compile: XLA, worth it for many batches; see `Seq2Seq.generate`).
 
     Returns:
         a list of `Prediction`, one per input.

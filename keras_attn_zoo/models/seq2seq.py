@@ -206,22 +206,26 @@ class Seq2Seq(keras.Model):
             "max_length_offset": int(merged["max_length_offset"]),
         }
 
-    def generate(self, source_ids, beam_size=1, jit_compile=True, **options):
+    def generate(self, source_ids, beam_size=1, jit_compile="auto", **options):
         """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
 
         See `search_options` for the options. The search is compiled once per set of options.
-        `jit_compile=True` (the default) compiles it with XLA, which fuses the many small
-        operations of a decoding step: on the TensorFlow backend greedy search ran about twice
-        as fast on CPU as the plain `tf.function` that `jit_compile=False` gives
-        (`benchmarks/decoding_speed.py`); JAX always compiles with XLA. XLA compiles once per
-        input shape, so the ids are padded to a batch of a power of two and a source length of a
-        multiple of 16 (padding changes no output: it is masked) and the outputs cut back.
+        `jit_compile=True` compiles it with XLA, which fuses the many small operations of a
+        decoding step: greedy search then ran about twice as fast per batch on a 2-core CPU
+        (`benchmarks/decoding_speed.py`), but XLA compiles once per input shape (about a second
+        each there), which only long runs of batches win back. "auto" (the default) follows Keras:
+        XLA on JAX and where TensorFlow sees an accelerator, a plain `tf.function` on CPU-only
+        TensorFlow (`jit_compile=False`). Under XLA the ids are padded to a batch of a power of two
+        and a source length of a multiple of 16, so few shapes compile (padding is masked: it
+        changes no output), and the outputs are cut back.
         Returns a dict of numpy arrays (see `keras_attn_zoo.decoding.beam_search`).
         """
-        if not isinstance(jit_compile, bool):
-            raise ValueError(f"Received: jit_compile={jit_compile!r}; expected True or False.")
+        if jit_compile not in (True, False, "auto"):
+            raise ValueError(f"Received: jit_compile={jit_compile!r}; expected True, False or 'auto'.")
         options = self.search_options(beam_size, **options)
         backend = keras.backend.backend()
+        if jit_compile == "auto":
+            jit_compile = backend == "jax" or (backend == "tensorflow" and _has_accelerator())
         jit_compile = jit_compile and backend in ("tensorflow", "jax")
         key = (tuple(sorted(options.items())), jit_compile)
         compiled = self._search_functions.get(key)
@@ -366,3 +370,9 @@ class Seq2Seq(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+def _has_accelerator():
+    import tensorflow as tf
+
+    return any(device.device_type != "CPU" for device in tf.config.list_physical_devices())
