@@ -337,6 +337,21 @@ def _search_options(command):
     return command
 
 
+def _xla_option(command):
+    """--xla/--no-xla for the commands that run many searches (`Seq2Seq.generate(jit_compile=)`)."""
+    return click.option(
+        "--xla/--no-xla",
+        "xla",
+        default=None,
+        help="Compile the search with XLA: faster per batch, but every new input shape compiles first "
+        "(about a second), so it pays off on long input files.  [default: on with a GPU, off on CPU]",
+    )(command)
+
+
+def _jit_compile(xla):
+    return "auto" if xla is None else xla
+
+
 @cli.command()
 @click.argument("model")
 @click.argument("texts", nargs=-1, metavar="[TEXT]...")
@@ -354,6 +369,7 @@ def _search_options(command):
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
 )
+@_xla_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated.")
 @click.option(
     "--attention",
@@ -378,6 +394,7 @@ def predict(
     no_repeat_ngram,
     max_length,
     batch_size,
+    xla,
     as_json,
     attention,
     plot_path,
@@ -414,6 +431,7 @@ def predict(
         alpha=alpha,
         no_repeat_ngram_size=no_repeat_ngram,
         max_length=max_length,
+        jit_compile=_jit_compile(xla),
     )
     for item, prediction in zip(items, predictions):
         if as_json:
@@ -647,10 +665,11 @@ def _print_scores(report):
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
 )
+@_xla_option
 @click.option(
     "--json", "as_json", is_flag=True, help="Print everything as one JSON object (unrounded scores under 'raw')."
 )
-def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_size, as_json):
+def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_size, xla, as_json):
     """Translate a test set with MODEL and score it: sacreBLEU BLEU (with its signature), chrF, and
     BLEU by source length.
 
@@ -690,7 +709,9 @@ def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_
     with _progress(len(inputs), f"Translating {len(inputs)} inputs") as bar:
         for start in range(0, len(inputs), chunk):
             part = inputs[start : start + chunk]
-            predictions = predict_texts(loaded, part, beam_size=beam, batch_size=batch_size, alpha=alpha)
+            predictions = predict_texts(
+                loaded, part, beam_size=beam, batch_size=batch_size, alpha=alpha, jit_compile=_jit_compile(xla)
+            )
             hypotheses.extend(prediction.text for prediction in predictions)
             bar.update(len(part))
     scores = evaluate_predictions(sources, hypotheses, references)

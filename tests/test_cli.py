@@ -96,6 +96,26 @@ def test_predict_arguments_match_the_python_api(checkpoint, cached):
     assert lines == expected_texts(checkpoint, cached, texts)
 
 
+def test_predict_and_evaluate_with_and_without_xla_agree(checkpoint, cached, monkeypatch):
+    from keras_attn_zoo.models.seq2seq import Seq2Seq
+
+    expected = expected_texts(checkpoint, cached, INPUTS)
+    generate, seen = Seq2Seq.generate, []
+
+    def recording(self, *args, **kwargs):
+        seen.append(kwargs["jit_compile"])
+        return generate(self, *args, **kwargs)
+
+    monkeypatch.setattr(Seq2Seq, "generate", recording)
+    for flag, jit in (("--xla", True), ("--no-xla", False), ("--beam=1", "auto")):
+        seen.clear()
+        assert output_lines(invoke("predict", checkpoint, *INPUTS, flag)) == expected, flag
+        assert seen and set(seen) == {jit}, flag
+    args = ["evaluate", checkpoint, "--data", BIBLE, "--source", "en", "--target", "es", "--limit", "5", "--json"]
+    reports = [json.loads(invoke(*args, flag).stdout) for flag in ("--xla", "--no-xla")]
+    assert reports[0]["bleu"] == reports[1]["bleu"] and reports[0]["chrf"] == reports[1]["chrf"]
+
+
 def test_predict_file_and_stdin_keep_one_line_per_input(checkpoint, cached, tmp_path):
     expected = expected_texts(checkpoint, cached, INPUTS)
     assert expected[1] == ""
