@@ -498,3 +498,8 @@ def test_generate_auto_compiles_with_xla_where_keras_would(model, monkeypatch):
         model._search_functions.clear()
         model.generate(pad(SOURCES), max_length=6)
         assert [key[1] for key in model._search_functions] == [jit], has_accelerator
+
+
+def test_generate_rejects_ids_that_are_not_a_batch(model):
+    with pytest.raises(ValueError, match=r"source_ids of shape \(6,\); expected \(batch, source length\)"):
+        model.generate(np.array(SOURCES[0], "int32"))

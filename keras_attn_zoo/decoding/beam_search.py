@@ -186,8 +186,8 @@ def _greedy_search(
 ):
     """`beam_search` with beam_size=1, without what a beam needs.
 
-    Same outputs (tested against the width-1 beam), less work per token: an argmax over the
-    logits instead of a log softmax and a top-k, the log probability of the chosen token alone
+    Same outputs (tested against the width-1 beam), less work per token: the first maximum of
+    the logits instead of a log softmax and a top-k, the log probability of the chosen token alone
     (its logit minus the log-sum-exp), and no reordering of hypotheses, state or buffers.
     """
     batch = ops.shape(source_mask)[0]
@@ -195,7 +195,6 @@ def _greedy_search(
     vocab_ids = ops.expand_dims(ops.arange(vocab_size, dtype="int32"), 0)  # (1, V)
     eos_row = vocab_ids == eos_id
     positions = ops.arange(max_length + 1)
-    limits = ops.expand_dims(max_lengths, 1)
 
     tokens = ops.where(ops.expand_dims(positions == 0, 0), bos_id, ops.full((batch, max_length + 1), eos_id, "int32"))
     log_probs = ops.zeros((batch,), dtype="float32")
@@ -219,7 +218,7 @@ def _greedy_search(
             banned = _banned_ngrams(tokens, t, no_repeat_ngram_size, vocab_size)
             allowed = ops.where(ops.logical_and(banned, ops.logical_not(eos_row)), NEG_INF, allowed)
         # The last allowed position, and outputs that already ended, can only emit eos (free).
-        must_end = ops.logical_or(t + 1 >= ops.squeeze(limits, 1), finished)
+        must_end = ops.logical_or(t + 1 >= max_lengths, finished)
         # argmax as "the first position of the maximum": the maximum is also the chosen token's
         # logit, and the reductions fuse under XLA (a variadic argmax reduction does not).
         best = ops.max(allowed, axis=-1, keepdims=True)
