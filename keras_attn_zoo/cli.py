@@ -304,26 +304,35 @@ _ATTENTION_KEYS = ("source_tokens", "output_tokens", "attention")
 
 
 def _search_options(command):
-    """The search options shared by `predict` and `export`."""
+    """The search options shared by `predict`, `evaluate` and `export`.
+
+    An option left out takes the model's default (`Seq2Seq.search_options`: a preset's
+    `[evaluation]` settings, the ones its model card measured), else greedy search.
+    """
+    model_default = "  [default: the model's]"
     options = [
-        click.option(
-            "--beam", type=click.IntRange(min=1), default=1, show_default=True, help="Beam size; 1 is greedy search."
-        ),
+        click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam size; 1 is greedy search." + model_default),
         click.option(
             "--length-penalty",
             "--alpha",
             "alpha",
             type=click.FloatRange(min=0.0),
-            default=0.0,
-            show_default=True,
-            help="GNMT length penalty alpha for beam search (0: plain log probability).",
+            default=None,
+            help="GNMT length penalty alpha (0: plain log probability)." + model_default,
+        ),
+        click.option(
+            "--coverage-penalty",
+            "--beta",
+            "beta",
+            type=click.FloatRange(min=0.0),
+            default=None,
+            help="GNMT coverage penalty beta (0: off)." + model_default,
         ),
         click.option(
             "--no-repeat-ngram",
             type=click.IntRange(min=0),
-            default=0,
-            show_default=True,
-            help="Never repeat an n-gram of this size within an output (0: off).",
+            default=None,
+            help="Never repeat an n-gram of this size within an output (0: off)." + model_default,
         ),
         click.option(
             "--max-length",
@@ -331,10 +340,28 @@ def _search_options(command):
             default=None,
             help="The most output tokens, eos included.  [default: the model's max_target_length]",
         ),
+        click.option(
+            "--ban-unk/--allow-unk",
+            "ban_unk",
+            default=None,
+            help="Never generate the unknown piece." + model_default,
+        ),
     ]
     for option in reversed(options):
         command = option(command)
     return command
+
+
+def _search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk):
+    """The options of `_search_options` as `Seq2Seq.search_options` takes them (None: the model's)."""
+    return dict(
+        beam_size=beam,
+        alpha=alpha,
+        beta=beta,
+        no_repeat_ngram_size=no_repeat_ngram,
+        max_length=max_length,
+        ban_unk=ban_unk,
+    )
 
 
 def _xla_option(command):
@@ -370,7 +397,7 @@ def _jit_compile(xla):
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
 )
 @_xla_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated (the input was cut), truncated_output (the output stopped at its length limit).")
 @click.option(
     "--attention",
     is_flag=True,
@@ -391,8 +418,10 @@ def predict(
     errors,
     beam,
     alpha,
+    beta,
     no_repeat_ngram,
     max_length,
+    ban_unk,
     batch_size,
     xla,
     as_json,
@@ -425,13 +454,10 @@ def predict(
     predictions = predict_texts(
         loaded,
         inputs,
-        beam_size=beam,
         batch_size=batch_size,
         return_attention=attention or plot_path is not None,
-        alpha=alpha,
-        no_repeat_ngram_size=no_repeat_ngram,
-        max_length=max_length,
         jit_compile=_jit_compile(xla),
+        **_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk),
     )
     for item, prediction in zip(items, predictions):
         if as_json:
@@ -565,7 +591,7 @@ def push(model, repo, private, branch, message):
 @click.argument("model")
 @click.argument("directory", metavar="DIR")
 @_search_options
-def export(model, directory, beam, alpha, no_repeat_ngram, max_length):
+def export(model, directory, beam, alpha, beta, no_repeat_ngram, max_length, ban_unk):
     """Export MODEL as a TensorFlow SavedModel in DIR, strings in and strings out, and print DIR.
 
     The search settings are fixed at export time. Serve it with TensorFlow and tensorflow-text
@@ -573,10 +599,8 @@ def export(model, directory, beam, alpha, no_repeat_ngram, max_length):
     """
     from keras_attn_zoo.export import export_saved_model
 
-    options = dict(alpha=alpha, no_repeat_ngram_size=no_repeat_ngram)
-    if max_length is not None:
-        options["max_length"] = max_length
-    result = export_saved_model(_load_model(model), directory, beam_size=beam, **options)
+    options = _search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk)
+    result = export_saved_model(_load_model(model), directory, **options)
     click.echo(result if result is not None else directory)
 
 
@@ -625,7 +649,9 @@ def _print_scores(report):
     click.echo(f"model   {report['model']}")
     split = f"split {report['split']}, " if report["split"] else ""
     click.echo(f"data    {report['data']} ({split}{report['n']} pairs)")
-    click.echo(f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}")
+    click.echo(
+        f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}, coverage penalty {report['beta']:g}"
+    )
     click.echo(f"BLEU    {report['bleu']:6.2f}  {report['bleu_signature']}")
     click.echo(f"chrF    {report['chrf']:6.2f}  {report['chrf_signature']}")
     click.echo("")
@@ -652,15 +678,7 @@ def _print_scores(report):
     metavar="NAME",
     help="Keep the rows whose `split` column is NAME.  [default: the recipe's test split; all rows of --data]",
 )
-@click.option("--beam", type=click.IntRange(min=1), default=None, help="Beam size.  [default: the recipe's, else 5]")
-@click.option(
-    "--length-penalty",
-    "--alpha",
-    "alpha",
-    type=click.FloatRange(min=0.0),
-    default=None,
-    help="GNMT length penalty alpha.  [default: the recipe's, else 0.6]",
-)
+@_search_options
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Score only the first N pairs.")
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
@@ -669,12 +687,15 @@ def _print_scores(report):
 @click.option(
     "--json", "as_json", is_flag=True, help="Print everything as one JSON object (unrounded scores under 'raw')."
 )
-def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_size, xla, as_json):
+def evaluate(
+    model, data_path, source, target, split, beam, alpha, beta, no_repeat_ngram, max_length, ban_unk,
+    limit, batch_size, xla, as_json,
+):
     """Translate a test set with MODEL and score it: sacreBLEU BLEU (with its signature), chrF, and
     BLEU by source length.
 
-    A preset is scored on the test split of its recipe's data, with the recipe's beam settings,
-    unless --data PATH --source COL --target COL name another file.
+    A preset is scored on the test split of its recipe's data, with the model's search settings
+    (the ones its card measured), unless --data PATH --source COL --target COL name another file.
     """
     if data_path is None and (source is not None or target is not None):
         raise click.UsageError("--source and --target name columns of --data PATH; add --data.")
@@ -686,7 +707,7 @@ def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_
     from keras_attn_zoo.training import load_recipe_file
 
     loaded = _load_model(model)
-    settings = {}
+    search = loaded.search_options(**_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk))
     if data_path is None:
         recipe = _recipe_of(getattr(loaded, "zoo_preset", None) or model, loaded)
         if recipe is None:
@@ -695,11 +716,9 @@ def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_
                 "pass --data PATH --source COL --target COL."
             )
         spec = load_recipe_file(recipe)
-        data, settings = spec["data"], spec.get("evaluation", {})
+        data = spec["data"]
         data_path, source, target = data["path"], data["source"], data["target"]
         split = split or data.get("test_split", "test")
-    beam = beam or int(settings.get("beam_size", 5))
-    alpha = alpha if alpha is not None else float(settings.get("alpha", 0.6))
     sources, references = read_pairs(data_path, _column(source), _column(target), split=split)
     if limit is not None:
         sources, references = sources[:limit], references[:limit]
@@ -709,13 +728,11 @@ def evaluate(model, data_path, source, target, split, beam, alpha, limit, batch_
     with _progress(len(inputs), f"Translating {len(inputs)} inputs") as bar:
         for start in range(0, len(inputs), chunk):
             part = inputs[start : start + chunk]
-            predictions = predict_texts(
-                loaded, part, beam_size=beam, batch_size=batch_size, alpha=alpha, jit_compile=_jit_compile(xla)
-            )
+            predictions = predict_texts(loaded, part, batch_size=batch_size, jit_compile=_jit_compile(xla), **search)
             hypotheses.extend(prediction.text for prediction in predictions)
             bar.update(len(part))
     scores = evaluate_predictions(sources, hypotheses, references)
-    report = {"model": model, "data": str(data_path), "split": split, "beam_size": beam, "alpha": alpha, **scores}
+    report = {"model": model, "data": str(data_path), "split": split, **search, **scores}
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:

@@ -77,7 +77,7 @@ def _serving_module(model, options):
     return module
 
 
-def export_saved_model(model, directory, beam_size=1, **search_options):
+def export_saved_model(model, directory, beam_size=None, **search_options):
     """Write `model` with its tokenizers as a SavedModel for serving; returns the directory's Path.
 
     Args:
@@ -86,10 +86,11 @@ def export_saved_model(model, directory, beam_size=1, **search_options):
         directory: where to write the SavedModel. A directory that exists must be empty or an
             earlier SavedModel, which is replaced; the new one is written beside it and moved in
             at the end, so an interrupted export leaves no half-written SavedModel.
-        beam_size: 1 for greedy search.
+        beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
         **search_options: any of `SEARCH_OPTIONS`, as `Seq2Seq.generate` takes them (alpha,
             beta, min_length, no_repeat_ngram_size, max_length, max_length_ratio,
-            max_length_offset); fixed in the exported graph.
+            max_length_offset, ban_unk, stepwise_coverage; unset ones default to the model's
+            `search_defaults`); fixed in the exported graph.
 
     The `serving_default` signature takes `text`, a 1-D tf.string tensor, and returns
     `{"translation": tf.string [batch], "score": tf.float32 [batch]}`.

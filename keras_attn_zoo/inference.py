@@ -20,6 +20,9 @@ class Prediction:
         source_tokens: the source subword pieces the model read (after truncation).
         attention: (len(tokens), len(source_tokens)) weights, when asked for.
         truncated: True when the input was longer than the model's maximum and was cut.
+        truncated_output: True when the output stopped at its length limit (`max_length`, or
+            `max_length_ratio` x the source length + `max_length_offset`) instead of with an
+            end the model chose: the text is cut, not finished.
     """
 
     text: str
@@ -29,9 +32,15 @@ class Prediction:
     source_tokens: list = dataclasses.field(default_factory=list)
     attention: np.ndarray | None = None
     truncated: bool = False
+    truncated_output: bool = False
 
     def to_dict(self):
-        result = {"output": self.text, "score": self.score, "truncated": self.truncated}
+        result = {
+            "output": self.text,
+            "score": self.score,
+            "truncated": self.truncated,
+            "truncated_output": self.truncated_output,
+        }
         if self.attention is not None:
             result.update(
                 source_tokens=self.source_tokens,
@@ -41,7 +50,7 @@ class Prediction:
         return result
 
 
-def predict_texts(model, texts, beam_size=1, batch_size=64, return_attention=False, **search_options):
+def predict_texts(model, texts, beam_size=None, batch_size=64, return_attention=False, **search_options):
     """Translate (or summarize) a list of strings with a model that has tokenizers attached.
 
     Inputs are sorted by length and batched; empty or whitespace-only inputs give an empty
@@ -51,7 +60,7 @@ def predict_texts(model, texts, beam_size=1, batch_size=64, return_attention=Fal
     Args:
         model: a `Seq2Seq` with `attach_tokenizers` done.
         texts: a list of str.
-        beam_size: 1 for greedy search.
+        beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
         batch_size: inputs per search call.
         return_attention: fill `Prediction.attention`.
         **search_options: passed to `Seq2Seq.generate` (alpha, beta, min_length,
@@ -91,12 +100,13 @@ def predict_texts(model, texts, beam_size=1, batch_size=64, return_attention=Fal
         for row, j in enumerate(chunk):
             length = int(out["lengths"][row])
             ids = [int(i) for i in out["token_ids"][row][:length]]
-            ended = length < out["token_ids"].shape[1] and int(out["token_ids"][row][length]) == target_tokenizer.eos_id
+            ended = not bool(out["truncated"][row])
             prediction = results[todo[j]]
             prediction.text = target_tokenizer.decode([ids])[0]
             prediction.score = float(out["scores"][row])
             prediction.token_ids = ids
             prediction.truncated = cut[j]
+            prediction.truncated_output = not ended
             if return_attention:
                 steps = length + (1 if ended else 0)
                 prediction.tokens = target_tokenizer.id_to_piece(ids) + (["</s>"] if ended else [])

@@ -149,6 +149,8 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     with strategy.scope():
         recipe_options.setdefault("max_source_length", hp["max_source_length"])
         recipe_options.setdefault("max_target_length", hp["max_target_length"])
+        # The [evaluation] search settings travel with the model: its predict, evaluate and export defaults.
+        recipe_options.setdefault("search_defaults", spec.get("evaluation") or None)
         model = builder(source_tokenizer, target_tokenizer, **recipe_options)
         model.compile(
             optimizer=keras.optimizers.Adam(hp["learning_rate"], clipnorm=hp["clipnorm"]),

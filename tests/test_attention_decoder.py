@@ -224,6 +224,19 @@ def test_dropout_trains_and_inference_is_deterministic():
     assert all(changed), [w.path for w, c in zip(decoder.trainable_weights, changed) if not c]
 
 
+def test_input_and_output_dropout_draw_different_masks_with_one_seed():
+    # With one seed for both layers, equal shapes gave identical masks (issue 8).
+    decoder = AttentionDecoder(8, attention="dot", dropout=0.5, seed=11)
+    ones = np.ones((4, 6, 8), "float32")
+    first = np_(decoder.input_dropout(ones, training=True)) == 0
+    second = np_(decoder.output_dropout(ones, training=True)) == 0
+    assert 0.2 < first.mean() < 0.8 and 0.2 < second.mean() < 0.8
+    assert (first != second).mean() > 0.2
+    # Still reproducible: the same seed gives the same masks.
+    again = AttentionDecoder(8, attention="dot", dropout=0.5, seed=11)
+    np.testing.assert_array_equal(np_(again.input_dropout(ones, training=True)) == 0, first)
+
+
 # -- Serialization -------------------------------------------------------------------------------
 def test_get_config_from_config_round_trip():
     kwargs = dict(

@@ -25,7 +25,8 @@ CONFIGS = {
     "concat": (LuongAttention, {"score_mode": "concat", "units": 6}),
     "concat-scale": (LuongAttention, {"score_mode": "concat", "scale": True}),
     "cosine": (LuongAttention, {"score_mode": "cosine"}),
-    "cosine-scale": (LuongAttention, {"score_mode": "cosine", "scale": True}),
+    "cosine-fixed": (LuongAttention, {"score_mode": "cosine", "scale": False, "scale_init": 4.0}),
+    "cosine-scale": (LuongAttention, {"score_mode": "cosine", "scale": True, "scale_init": 2.0}),
 }
 # One per score equation, for the costlier tests.
 ONE_PER_SCORE = ["bahdanau", "bahdanau-normalize", "dot-scale", "general", "concat", "cosine-scale"]
@@ -84,8 +85,10 @@ def np_scores(layer, query, key):
         scores = (np.tanh(features) * w["score_vector"]).sum(-1)
     else:
         scores = np_unit(query) @ np_unit(key).transpose(0, 2, 1)
-    if layer.scale:
+    if "score_scale" in w:
         scores = scores * w["score_scale"]
+    elif layer.scale_init is not None:
+        scores = scores * layer.scale_init
     return scores
 
 
@@ -105,7 +108,7 @@ def set_known_weights(layer, seed=7):
 def test_cosine_score_of_the_seed_example():
     # Decoder state [0.91, 0.38] against the encoder state of "Let's", [-0.76, 0.75]:
     # (0.91 * -0.76 + 0.38 * 0.75) / (0.986 * 1.068) = -0.4066 / 1.0530 = -0.386.
-    layer = LuongAttention("cosine")
+    layer = LuongAttention("cosine", scale=False, scale_init=1.0)
     layer.build([(1, 1, 2), (1, 1, 2)])
     query = np.array([[[0.91, 0.38]]], "float32")
     key = np.array([[[-0.76, 0.75]]], "float32")
@@ -113,6 +116,73 @@ def test_cosine_score_of_the_seed_example():
     assert score.shape == (1, 1, 1)
     assert round(float(score[0, 0, 0]), 2) == -0.39
     assert score[0, 0, 0] == pytest.approx(-0.4066 / (np.hypot(0.91, 0.38) * np.hypot(-0.76, 0.75)), abs=1e-6)
+
+
+def test_cosine_attention_can_focus():
+    # 40 keys, the query points exactly at key 7. Unscaled cosine scores lie in [-1, 1], so even
+    # then key 7 gets at most e / (e + 39 / e) of the weight; the default learned scale starts at 10.
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(1, 40, 8)).astype("float32")
+    query = keys[:, 7:8] * 3.0
+    bound = np.e / (np.e + 39 / np.e)
+    unscaled = LuongAttention("cosine", scale=False, scale_init=1.0)
+    _, weights = unscaled([query, keys], return_attention_scores=True)
+    assert 0.05 < np_(weights)[0, 0, 7] <= bound + 1e-6  # about 0.16 at best: near uniform
+    default = LuongAttention("cosine")
+    _, weights = default([query, keys], return_attention_scores=True)
+    assert np_(weights)[0, 0, 7] > 0.8  # 0.89 here
+    assert [v.path.split("/")[-1] for v in default.trainable_weights] == ["score_scale"]
+    assert float(np_(default.score_scale)) == 10.0
+    # Fixed: no weight, the scores times scale_init.
+    fixed = LuongAttention("cosine", scale=False, scale_init=10.0)
+    _, fixed_weights = fixed([query, keys], return_attention_scores=True)
+    assert not fixed.weights
+    np.testing.assert_allclose(np_(fixed_weights), np_(weights), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"Received: scale_init='big'; expected a number or None"):
+        LuongAttention("cosine", scale_init="big")
+
+
+def _gradients_at_zero_rows(layer, query, memory, mask, jit):
+    """d(sum of the context)/d(query, memory) on this backend (and under XLA when `jit`)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        def loss(q, m):
+            return ops.sum(layer([q, m], mask=[None, mask]))
+
+        grad = jax.grad(loss, argnums=(0, 1))
+        return (jax.jit(grad) if jit else grad)(query, memory)
+    import tensorflow as tf
+
+    def gradients(q, m):
+        with tf.GradientTape() as tape:
+            tape.watch([q, m])
+            total = tf.reduce_sum(layer([q, m], mask=[None, mask]))
+        return tape.gradient(total, [q, m])
+
+    if jit:
+        gradients = tf.function(gradients, jit_compile=True)
+    return gradients(tf.constant(query), tf.constant(memory))
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "xla"])
+def test_cosine_gradient_is_finite_at_all_zero_rows(jit):
+    # A masked bidirectional RNN pads its memory with exact zeros; a zero query happens too.
+    if keras.backend.backend() not in ("tensorflow", "jax"):
+        pytest.skip("gradients are taken with TensorFlow or JAX")
+    rng = np.random.default_rng(1)
+    memory = rng.normal(size=(2, 5, 4)).astype("float32")
+    memory[0, 3:] = 0.0
+    query = rng.normal(size=(2, 3, 4)).astype("float32")
+    query[1, 0] = 0.0
+    mask = np.array([[True, True, True, False, False], [True] * 5])
+    layer = LuongAttention("cosine")
+    layer.build([query.shape, memory.shape])
+    for gradient in _gradients_at_zero_rows(layer, query, memory, mask, jit):
+        values = np_(gradient)
+        assert np.isfinite(values).all()
+        assert np.abs(values).sum() > 0
 
 
 def test_dot_scores_give_the_softmax_weights_and_weighted_sum():

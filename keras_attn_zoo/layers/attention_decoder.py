@@ -53,7 +53,10 @@ class AttentionDecoder(keras.layers.Layer):
             (zeros), "dense" (tanh(W s) for every layer) or "copy" (used as is; sizes must match).
         coverage: track coverage and feed it to the score.
         normalize: weight-normalised Bahdanau score.
-        scale: learned scale of the Luong score.
+        scale, scale_init: the multiplier of a Luong score (see `LuongAttention`): learned
+            (default for "cosine", from 10) or fixed.
+        seed: seed of the dropout masks (input, output and between-layer dropout each get a
+            stream of their own).
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -93,7 +96,8 @@ class AttentionDecoder(keras.layers.Layer):
         bridge="dense",
         coverage=False,
         normalize=False,
-        scale=False,
+        scale=None,
+        scale_init=None,
         seed=None,
         **kwargs,
     ):
@@ -124,6 +128,7 @@ class AttentionDecoder(keras.layers.Layer):
         self.coverage = coverage
         self.normalize = normalize
         self.scale = scale
+        self.scale_init = scale_init
         self.seed = seed
         self.supports_masking = True
 
@@ -135,7 +140,11 @@ class AttentionDecoder(keras.layers.Layer):
             )
         else:
             self.attention_layer = LuongAttention(
-                attention, units=attention_units if attention == "concat" else None, scale=scale, name="attention"
+                attention,
+                units=attention_units if attention == "concat" else None,
+                scale=scale,
+                scale_init=scale_init,
+                name="attention",
             )
         cell_class = keras.layers.GRUCell if cell == "gru" else keras.layers.LSTMCell
         self.cells = [cell_class(units, name=f"cell_{i}") for i in range(num_layers)]
@@ -148,9 +157,12 @@ class AttentionDecoder(keras.layers.Layer):
                 for j in range(self.state_parts)
             ]
         self.readout = keras.layers.Dense(output_units or units, activation="tanh", name="readout")
-        self.input_dropout = keras.layers.Dropout(dropout, seed=seed)
-        self.output_dropout = keras.layers.Dropout(dropout, seed=seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Three random streams: one seed for all would give the input and output dropout the same
+        # masks wherever their shapes agree.
+        seeds = (None, None, None) if seed is None else (seed, seed + 1, seed + 2)
+        self.input_dropout = keras.layers.Dropout(dropout, seed=seeds[0])
+        self.output_dropout = keras.layers.Dropout(dropout, seed=seeds[1])
+        self.seed_generator = keras.random.SeedGenerator(seeds[2])
 
     # -- Shapes and weights ---------------------------------------------------------------------
     @property
@@ -373,6 +385,7 @@ class AttentionDecoder(keras.layers.Layer):
                 "coverage": self.coverage,
                 "normalize": self.normalize,
                 "scale": self.scale,
+                "scale_init": self.scale_init,
                 "seed": self.seed,
             }
         )

@@ -15,15 +15,22 @@ class LuongAttention(BaseAttention):
     - `"concat"`:  score(q, k) = v_aᵀ tanh(W_a [q; k]), W_a of `units` rows
     - `"cosine"`:  score(q, k) = qᵀ k / (‖q‖ ‖k‖)
 
-    With `scale=True` every score is multiplied by a learned scalar initialised to 1 (what
-    `tfa.seq2seq.LuongAttention(scale=True)` did). α = softmax(score) over unmasked memory and the
-    context is Σ_j α_j v_j. The part of the score that does not depend on the query (W_a k, the key
+    Every score is multiplied by a scalar g: learned with `scale=True` (initialised to
+    `scale_init`; what `tfa.seq2seq.LuongAttention(scale=True)` did, from 1), fixed at `scale_init`
+    otherwise. Cosine scores lie in [-1, 1], so unscaled they cannot focus: over 40 source tokens no
+    token could get more than e / (e + 39 / e) ≈ 0.16 of the weight. Cosine attention therefore
+    learns g from 10 by default (a temperature of 0.1; Luong et al. do not use cosine, and 10 is
+    a choice of this library). α = softmax(g · score) over unmasked memory and the context is
+    Σ_j α_j v_j. The part of the score that does not depend on the query (W_a k, the key
     half of the concat layer, the normalised keys) is computed once per source by `process_key`.
 
     Args:
         score_mode: one of "dot", "general", "concat", "cosine".
         units: hidden size of the "concat" scoring layer; default the key size. Only for "concat".
-        scale: learn a scalar multiplier of the scores.
+        scale: learn the scalar multiplier of the scores. Default (None): True for "cosine",
+            False otherwise.
+        scale_init: the multiplier's initial value when learned, its value when fixed. Default
+            (None): 10 for "cosine", 1 otherwise.
         kernel_initializer: initializer of W_a (and v_a).
         **kwargs: standard `keras.layers.Layer` arguments.
 
@@ -46,7 +53,9 @@ class LuongAttention(BaseAttention):
     Translation", EMNLP 2015.
     """
 
-    def __init__(self, score_mode="dot", units=None, scale=False, kernel_initializer="glorot_uniform", **kwargs):
+    def __init__(
+        self, score_mode="dot", units=None, scale=None, scale_init=None, kernel_initializer="glorot_uniform", **kwargs
+    ):
         super().__init__(**kwargs)
         if score_mode not in SCORE_MODES:
             raise ValueError(
@@ -56,9 +65,12 @@ class LuongAttention(BaseAttention):
             raise ValueError(f"Received: units={units!r} with score_mode={score_mode!r}; units is only used by 'concat'.")
         if units is not None and (not isinstance(units, int) or units <= 0):
             raise ValueError(f"Received: units={units!r}; expected a positive integer or None.")
+        if scale_init is not None and (isinstance(scale_init, bool) or not isinstance(scale_init, (int, float))):
+            raise ValueError(f"Received: scale_init={scale_init!r}; expected a number or None.")
         self.score_mode = score_mode
         self.units = units
         self.scale = scale
+        self.scale_init = scale_init
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
     def build_score(self, query_dim, key_dim):
@@ -76,8 +88,20 @@ class LuongAttention(BaseAttention):
             self.query_kernel = self.add_weight(name="query_kernel", shape=(query_dim, units), initializer=init)
             self.key_kernel = self.add_weight(name="key_kernel", shape=(key_dim, units), initializer=init)
             self.score_vector = self.add_weight(name="score_vector", shape=(units,), initializer=init)
-        if self.scale:
-            self.score_scale = self.add_weight(name="score_scale", shape=(), initializer="ones")
+        if self._learned_scale:
+            self.score_scale = self.add_weight(
+                name="score_scale", shape=(), initializer=keras.initializers.Constant(self._scale_value)
+            )
+
+    @property
+    def _learned_scale(self):
+        return self.score_mode == "cosine" if self.scale is None else bool(self.scale)
+
+    @property
+    def _scale_value(self):
+        if self.scale_init is not None:
+            return float(self.scale_init)
+        return 10.0 if self.score_mode == "cosine" else 1.0
 
     def process_key(self, key):
         if self.score_mode == "general":
@@ -101,8 +125,10 @@ class LuongAttention(BaseAttention):
             if self.score_mode == "cosine":
                 query = _unit(query)
             scores = ops.matmul(query, ops.transpose(processed_key, (0, 2, 1)))
-        if self.scale:
-            scores = scores * self.score_scale
+        if self._learned_scale:
+            scores = scores * ops.cast(self.score_scale, scores.dtype)
+        elif self._scale_value != 1.0:
+            scores = scores * ops.cast(self._scale_value, scores.dtype)
         return scores
 
     def get_config(self):
@@ -112,6 +138,7 @@ class LuongAttention(BaseAttention):
                 "score_mode": self.score_mode,
                 "units": self.units,
                 "scale": self.scale,
+                "scale_init": self.scale_init,
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
             }
         )
@@ -119,6 +146,12 @@ class LuongAttention(BaseAttention):
 
 
 def _unit(x, epsilon=1e-6):
-    """x / ‖x‖ along the last axis; a zero vector stays zero instead of becoming NaN."""
-    norm = ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True))
-    return x / ops.maximum(norm, ops.cast(epsilon, x.dtype))
+    """x / max(‖x‖, ε) along the last axis; a zero vector stays zero, and so does its gradient.
+
+    Written as x · rsqrt(max(Σx², ε²)) rather than x / max(sqrt(Σx²), ε): the gradient of sqrt at 0
+    is infinite, and infinity times the zero gradient of `maximum` is NaN (on JAX, and on
+    TensorFlow under XLA), while padded memory of a masked RNN is exactly zero. The sum runs in
+    float32, where ε² = 1e-12 does not underflow.
+    """
+    squared = ops.sum(ops.square(ops.cast(x, "float32")), axis=-1, keepdims=True)
+    return x * ops.cast(ops.rsqrt(ops.maximum(squared, epsilon**2)), x.dtype)

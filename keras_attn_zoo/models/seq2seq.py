@@ -8,9 +8,10 @@ from keras_attn_zoo.decoding import beam_search, tile_rows
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
-PAD_ID, BOS_ID, EOS_ID = 0, 1, 2
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SOURCE_LENGTH_BUCKET = 16  # XLA-compiled searches see source lengths rounded up to a multiple of this
 SEARCH_DEFAULTS = {
+    "beam_size": 1,
     "alpha": 0.0,
     "beta": 0.0,
     "min_length": 0,
@@ -18,6 +19,8 @@ SEARCH_DEFAULTS = {
     "max_length": None,
     "max_length_ratio": 2.0,
     "max_length_offset": 10,
+    "ban_unk": False,
+    "stepwise_coverage": False,
 }
 
 
@@ -68,8 +71,14 @@ class Seq2Seq(keras.Model):
         bridge="dense",
         input_feeding=True,
         coverage=False,
+        attention_units=None,
+        normalize=False,
+        scale=None,
+        scale_init=None,
+        seed=None,
         max_source_length=128,
         max_target_length=160,
+        search_defaults=None,
         **kwargs,
     ):
         if bidirectional and units % 2:
@@ -101,6 +110,11 @@ class Seq2Seq(keras.Model):
             output_units=embedding_dim if tie_embeddings else units,
             bridge=bridge,
             coverage=coverage,
+            attention_units=attention_units,
+            normalize=normalize,
+            scale=scale,
+            scale_init=scale_init,
+            seed=seed,
             name="decoder",
         )
         self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
@@ -130,8 +144,17 @@ class Seq2Seq(keras.Model):
         self.bridge = bridge
         self.input_feeding = input_feeding
         self.coverage = coverage
+        self.attention_units = attention_units
+        self.normalize = normalize
+        self.scale = scale
+        self.scale_init = scale_init
+        self.seed = seed
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
+        self.search_defaults = None
+        if search_defaults:
+            self.search_options(**search_defaults)  # fail at construction on a bad default
+            self.search_defaults = dict(search_defaults)
         self.source_tokenizer = None
         self.target_tokenizer = None
         self._search_functions = {}
@@ -175,23 +198,31 @@ class Seq2Seq(keras.Model):
         return logits
 
     # -- Generation -----------------------------------------------------------------------------
-    def search_options(self, beam_size=1, **options):
-        """Checked search options with their defaults, as plain Python numbers.
+    def search_options(self, beam_size=None, **options):
+        """Checked search options with their defaults, as plain Python values.
 
-        Options: alpha (length penalty), beta (coverage penalty), min_length,
-        no_repeat_ngram_size, max_length (default `max_target_length`), and max_length_ratio /
-        max_length_offset: each output may have at most
-        min(max_length, ratio * source length + offset) tokens, eos included.
+        Defaults come, in this order, from the options given, the model's `search_defaults`
+        (a preset's `[evaluation]` settings: what its model card measured) and `SEARCH_DEFAULTS`.
+        Options: beam_size (1: greedy), alpha (length penalty), beta (coverage penalty),
+        min_length, no_repeat_ngram_size, max_length (default `max_target_length`),
+        max_length_ratio / max_length_offset (each output has at most
+        min(max_length, ratio * source length + offset) tokens, eos included), ban_unk (never
+        generate the unknown piece) and stepwise_coverage (the coverage penalty also ranks live
+        hypotheses while pruning; see `keras_attn_zoo.decoding.beam_search`).
         """
+        if beam_size is not None:
+            options["beam_size"] = beam_size
+        options = {key: value for key, value in options.items() if value is not None}
         unknown = sorted(set(options) - set(SEARCH_DEFAULTS))
         if unknown:
             raise ValueError(
                 f"Received: search option(s) {', '.join(map(repr, unknown))}; expected any of "
                 f"{', '.join(map(repr, SEARCH_DEFAULTS))}."
             )
+        merged = {**SEARCH_DEFAULTS, **(getattr(self, "search_defaults", None) or {}), **options}
+        beam_size = merged["beam_size"]
         if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
             raise ValueError(f"Received: beam_size={beam_size!r}; expected an integer >= 1.")
-        merged = {**SEARCH_DEFAULTS, **options}
         max_length = int(merged["max_length"] or self.max_target_length)
         if max_length < 1:
             raise ValueError(f"Received: max_length={max_length}; expected an integer >= 1.")
@@ -204,12 +235,15 @@ class Seq2Seq(keras.Model):
             "max_length": max_length,
             "max_length_ratio": float(merged["max_length_ratio"]),
             "max_length_offset": int(merged["max_length_offset"]),
+            "ban_unk": bool(merged["ban_unk"]),
+            "stepwise_coverage": bool(merged["stepwise_coverage"]),
         }
 
-    def generate(self, source_ids, beam_size=1, jit_compile="auto", **options):
+    def generate(self, source_ids, beam_size=None, jit_compile="auto", **options):
         """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
 
-        See `search_options` for the options. The search is compiled once per set of options.
+        See `search_options` for the options and their defaults (the model's `search_defaults`
+        first). The search is compiled once per set of options.
         `jit_compile=True` compiles it with XLA, which fuses the many small operations of a
         decoding step: greedy search then ran about twice as fast per batch on a 2-core CPU
         (`benchmarks/decoding_speed.py`), but XLA compiles once per input shape (about a second
@@ -282,6 +316,8 @@ class Seq2Seq(keras.Model):
             beta=options["beta"],
             min_length=options["min_length"],
             no_repeat_ngram_size=options["no_repeat_ngram_size"],
+            banned_ids=(PAD_ID, UNK_ID) if options["ban_unk"] else (PAD_ID,),
+            stepwise_coverage=options["stepwise_coverage"],
         )
 
     def _compile_search(self, options, jit_compile=False):
@@ -320,7 +356,7 @@ class Seq2Seq(keras.Model):
         self.target_tokenizer = target_tokenizer
         return self
 
-    def predict_texts(self, texts, beam_size=1, batch_size=64, return_attention=False, **search_options):
+    def predict_texts(self, texts, beam_size=None, batch_size=64, return_attention=False, **search_options):
         """Strings in, `keras_attn_zoo.inference.Prediction`s out; see `inference.predict_texts`."""
         from keras_attn_zoo.inference import predict_texts
 
@@ -363,8 +399,14 @@ class Seq2Seq(keras.Model):
             "bridge": self.bridge,
             "input_feeding": self.input_feeding,
             "coverage": self.coverage,
+            "attention_units": self.attention_units,
+            "normalize": self.normalize,
+            "scale": self.scale,
+            "scale_init": self.scale_init,
+            "seed": self.seed,
             "max_source_length": self.max_source_length,
             "max_target_length": self.max_target_length,
+            "search_defaults": self.search_defaults,
         }
 
     @classmethod
