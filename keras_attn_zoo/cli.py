@@ -24,6 +24,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
@@ -193,8 +194,16 @@ def cli(ctx, debug):
     ctx.with_resource(_quiet_logging(debug))
 
 
+def _terminated(signum, frame):
+    # SIGTERM (`timeout`, `kill`, a job scheduler) unwinds like an exception, so temporary folders
+    # and staged saves are cleaned up; 128 + 15 is the shell's code for a process ended by SIGTERM.
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main():
     """The `attn-zoo` console script."""
+    with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="attn-zoo")
 
 

@@ -320,6 +320,52 @@ def test_push_then_pull(checkpoint, cached, hub_repo_id, hub_cache):
         assert (Path(folder) / name).read_bytes() == (checkpoint / name).read_bytes()
 
 
+def push_env(tmp_path, endpoint, timeout):
+    return dict(ENV, HF_ENDPOINT=endpoint, ATTN_ZOO_UPLOAD_TIMEOUT=str(timeout), TMPDIR=str(tmp_path))
+
+
+def staging_left(tmp_path):
+    return sorted(p.name for p in tmp_path.glob("attn-zoo-push-*"))
+
+
+def test_push_to_a_hub_that_never_answers_fails_in_one_line(checkpoint, silent_hub, tmp_path):
+    result = subprocess.run(
+        [sys.executable, ATTN_ZOO, "push", checkpoint, "hf://test-org/silent"],
+        capture_output=True,
+        env=push_env(tmp_path, silent_hub.endpoint, 0.3),
+        timeout=300,
+    )
+    assert result.returncode == 1 and result.stdout == b""
+    *retries, line = result.stderr.decode().strip().splitlines()
+    assert len(retries) == 2  # progress notes on the way: "The push to ... failed (ReadTimeout ...); trying again"
+    assert all(r.startswith("The push to 'test-org/silent'") and "trying again" in r for r in retries)
+    assert line.startswith("error: Cannot push to 'test-org/silent'") and "ReadTimeout" in line
+    assert "tried 3 times" in line and silent_hub.connections == 3
+    assert staging_left(tmp_path) == []
+
+
+def test_push_killed_with_sigterm_removes_its_staging_folder(checkpoint, silent_hub, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, ATTN_ZOO, "push", checkpoint, "hf://test-org/silent"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=push_env(tmp_path, silent_hub.endpoint, 600),
+    )
+    try:
+        while silent_hub.connections == 0 and process.poll() is None:  # saved, now waiting on the Hub
+            time.sleep(0.1)
+        assert staging_left(tmp_path) != []
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.communicate()
+    assert staging_left(tmp_path) == []
+
+
 def test_export_calls_export_saved_model(checkpoint, cached, monkeypatch, tmp_path):
     from keras_attn_zoo import export
 
