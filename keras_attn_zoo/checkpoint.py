@@ -11,12 +11,28 @@ Loading never runs code from a checkpoint: the class must be one of `MODEL_CLASS
 may hold only that class's constructor arguments with plain JSON values, and every file's sha256
 must match metadata.json before any weight is read, so a truncated or corrupted download fails
 with a clear error instead of giving a silently wrong model.
+
+A checkpoint may come from anyone, so loading also refuses, before anything is allocated:
+- a config whose model would have more than `model_size.MAX_PARAMETERS` weights, or more than
+  its weights file can hold (4 bytes a weight): `units = 10000000` is one line, not an OOM kill;
+- a file name that leaves the folder (`../x`, `/etc/passwd`), and any file read that is not a
+  regular file inside the folder (a symlink out of it, a FIFO, a device). In a Hugging Face cache
+  snapshot (`.../models--org--name/snapshots/<sha>/`) the files are huggingface_hub's symlinks to
+  `.../models--org--name/blobs/`: those may point there, and nowhere else.
+
+One folder for both loaders: config.json also carries the Keras serialization keys (`module`,
+`class_name`, `registered_name` beside the shared `config`), so `keras.saving.load_model` reads
+a checkpoint folder, or a Hub repository made by `attn-zoo push`, once `keras_attn_zoo.models` is
+imported (which registers the class). Keras' loader skips the hash and size checks: prefer
+`keras_attn_zoo.from_pretrained` for models you did not make.
 """
 
 import hashlib
 import inspect
 import json
-from pathlib import Path
+import os
+import stat
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from keras_attn_zoo.errors import CheckpointError
 from keras_attn_zoo.staging import staged_folder
@@ -63,6 +79,7 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
             "class": type(model).__name__,
             "task": task,
             "recipe": recipe,
+            **_keras_keys(model),
             "config": model.get_config(),
         }
         _write_json(staging / CONFIG_FILE, config)
@@ -80,6 +97,14 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
         )
         _write_json(staging / METADATA_FILE, meta)
     return folder
+
+
+def _keras_keys(model):
+    """What `keras.saving.load_model` needs besides `config` to rebuild the model from a folder."""
+    import keras
+
+    serialized = keras.saving.serialize_keras_object(model)
+    return {key: serialized[key] for key in ("module", "class_name", "registered_name") if key in serialized}
 
 
 def _hashes(folder):
@@ -104,13 +129,60 @@ def read_json(path):
         raise CheckpointError(f"Checkpoint file {str(path)!r} is not valid JSON ({error}).") from None
 
 
+def _allowed_roots(folder):
+    """The real folders a checkpoint's files may live in: the folder, and in a Hugging Face cache
+    snapshot its repository's `blobs/` (huggingface_hub links every snapshot file there)."""
+    real = Path(os.path.realpath(folder))
+    roots = [real]
+    if real.parent.name == "snapshots" and (real.parent.parent / "blobs").is_dir():
+        roots.append(Path(os.path.realpath(real.parent.parent / "blobs")))
+    return roots
+
+
+def safe_file(folder, name, roots=None):
+    """The path of checkpoint file `name` (relative, '/'-separated) after checking it stays inside.
+
+    Raises CheckpointError unless `name` is a relative path without '..', and the file it leads to,
+    symlinks followed, is a regular file inside the folder (or in a cache snapshot's blobs/).
+    """
+    folder = Path(folder)
+    where = f"Checkpoint file name {name!r} in {str(folder)!r}"
+    if not isinstance(name, str) or not name or "\0" in name:
+        raise CheckpointError(f"{where} is not a file name; expected a relative path inside the folder.")
+    parts = PurePosixPath(name).parts
+    if PurePosixPath(name).is_absolute() or PureWindowsPath(name).is_absolute() or PureWindowsPath(name).drive:
+        raise CheckpointError(f"{where} is an absolute path; expected a relative path inside the folder.")
+    if ".." in parts or ".." in PureWindowsPath(name).parts:
+        raise CheckpointError(f"{where} contains '..'; expected a relative path inside the folder.")
+    path = folder.joinpath(*parts)
+    if not os.path.lexists(path):
+        raise CheckpointError(f"Checkpoint file {str(path)!r} is missing.")
+    real = Path(os.path.realpath(path))
+    if not any(real.is_relative_to(root) for root in roots or _allowed_roots(folder)):
+        raise CheckpointError(
+            f"Checkpoint file {str(path)!r} is a link to {str(real)!r}, outside the checkpoint; "
+            "expected a regular file inside the folder."
+        )
+    try:
+        mode = os.stat(real).st_mode
+    except OSError:
+        raise CheckpointError(f"Checkpoint file {str(path)!r} is missing (a broken link).") from None
+    if not stat.S_ISREG(mode):
+        raise CheckpointError(f"Checkpoint file {str(path)!r} is not a regular file; expected a regular file.")
+    return path
+
+
 def verify_checkpoint(folder):
-    """Check the folder's structure and every file's sha256; returns (config, metadata)."""
+    """Check the folder's structure, the size its config asks for, and every file's sha256.
+
+    Returns (config, metadata).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"Checkpoint folder {str(folder)!r} does not exist.")
-    config = read_json(folder / CONFIG_FILE)
-    metadata = read_json(folder / METADATA_FILE)
+    roots = _allowed_roots(folder)
+    config = read_json(safe_file(folder, CONFIG_FILE, roots))
+    metadata = read_json(safe_file(folder, METADATA_FILE, roots))
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         raise CheckpointError(
             f"{str(folder / CONFIG_FILE)!r} is not a keras-attn-zoo checkpoint config. "
@@ -119,15 +191,66 @@ def verify_checkpoint(folder):
     expected = metadata.get("files") if isinstance(metadata, dict) else None
     if not isinstance(expected, dict) or WEIGHTS_FILE not in expected:
         raise CheckpointError(f"{str(folder / METADATA_FILE)!r} lists no file hashes; the checkpoint is incomplete.")
-    for name, digest in expected.items():
-        path = folder / name
-        if not path.is_file():
-            raise CheckpointError(f"Checkpoint file {str(path)!r} is missing.")
-        if file_sha256(path) != digest:
+    paths = {name: safe_file(folder, name, roots) for name in expected}  # every name, before reading any
+    for name in _read_by_load(folder, roots):
+        if name not in expected:
             raise CheckpointError(
-                f"Checkpoint file {str(path)!r} is corrupt or truncated: its sha256 does not match metadata.json."
+                f"Checkpoint file {str(folder / name)!r} has no sha256 in metadata.json; "
+                "expected every file a load reads to be listed."
+            )
+    check_size(config, folder, os.path.getsize(paths[WEIGHTS_FILE]))
+    for name, digest in expected.items():
+        if file_sha256(paths[name]) != digest:
+            raise CheckpointError(
+                f"Checkpoint file {str(paths[name])!r} is corrupt or truncated: its sha256 does not match metadata.json."
             )
     return config, metadata
+
+
+def _read_by_load(folder, roots):
+    """The files a load reads besides the two JSON files: config.json, the weights, the assets."""
+    names = [CONFIG_FILE, WEIGHTS_FILE]
+    assets = folder / ASSETS_DIR
+    if os.path.lexists(assets):
+        real = Path(os.path.realpath(assets))
+        if not any(real.is_relative_to(root) for root in roots) or not real.is_dir():
+            raise CheckpointError(
+                f"{str(assets)!r} leads outside the checkpoint or is not a folder; expected the assets folder inside it."
+            )
+        for entry in sorted(os.listdir(assets)):
+            names.append(f"{ASSETS_DIR}/{entry}")
+    return names
+
+
+def check_size(config, folder, weights_bytes):
+    """Refuse a config whose model is too big, or bigger than its weights file, before building it."""
+    from keras_attn_zoo import model_size
+
+    arguments = config.get("config")
+    if not isinstance(arguments, dict):
+        raise CheckpointError(f"{folder}/config.json has no 'config' mapping.")
+    if config.get("class") != "Seq2Seq":
+        return  # an unknown class is refused by load_checkpoint with its own message
+    try:
+        count = model_size.parameter_count(arguments)
+    except (ValueError, TypeError, KeyError) as error:
+        raise CheckpointError(f"{folder}/config.json does not describe a model: {error}") from None
+    needed = count * model_size.BYTES_PER_PARAMETER
+    if count > model_size.MAX_PARAMETERS:
+        raise CheckpointError(
+            f"{folder}/config.json asks for a model of {count:,} parameters ({_gigabytes(needed)} of float32 "
+            f"weights); expected at most {model_size.MAX_PARAMETERS:,}. Refused without building it."
+        )
+    if needed > weights_bytes:
+        raise CheckpointError(
+            f"{folder}/config.json asks for a model of {count:,} parameters ({needed:,} bytes of float32 weights), "
+            f"but {WEIGHTS_FILE} has {weights_bytes:,} bytes; expected a config that matches its weights. "
+            "Refused without building it."
+        )
+
+
+def _gigabytes(size):
+    return f"{size / 1e9:,.1f} GB"
 
 
 def _checked_config(config, model_class, folder):

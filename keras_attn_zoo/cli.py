@@ -24,6 +24,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
@@ -81,6 +82,17 @@ class _ZooGroup(click.Group):
             ctx.exit(1)
 
 
+_BARS = []  # the progress bar on the screen, if any (see `_progress`)
+
+
+def _echo_err(message):
+    """One line on stderr: above the progress bar when one is drawn (which is drawn again below)."""
+    if _BARS:
+        _BARS[-1].echo(message)
+    else:
+        click.echo(message, err=True)
+
+
 class _OneLineHandler(logging.Handler):
     """`warning: 2 input(s) ... were truncated.` on stderr; info messages as they are."""
 
@@ -89,7 +101,7 @@ class _OneLineHandler(logging.Handler):
             message = " ".join(self.format(record).split("\n"))
             if record.levelno >= logging.WARNING:
                 message = f"{record.levelname.lower()}: {message}"
-            click.echo(message, err=True)
+            _echo_err(message)
         except Exception:
             self.handleError(record)
 
@@ -99,7 +111,7 @@ def _show_warning(debug):
         # The package's own warnings (a data file with skipped rows, ...) as one line; those of
         # Keras, TensorFlow and the rest only with --debug.
         if debug or os.path.abspath(filename).startswith(_PACKAGE_DIR):
-            click.echo(f"warning: {' '.join(str(message).splitlines())}", err=True)
+            _echo_err(f"warning: {' '.join(str(message).splitlines())}")
 
     return show
 
@@ -193,8 +205,16 @@ def cli(ctx, debug):
     ctx.with_resource(_quiet_logging(debug))
 
 
+def _terminated(signum, frame):
+    # SIGTERM (`timeout`, `kill`, a job scheduler) unwinds like an exception, so temporary folders
+    # and staged saves are cleaned up; 128 + 15 is the shell's code for a process ended by SIGTERM.
+    raise SystemExit(128 + signal.SIGTERM)
+
+
 def main():
     """The `attn-zoo` console script."""
+    with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
+        signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="attn-zoo")
 
 
@@ -298,6 +318,23 @@ def _plot_paths(path, count):
     width = len(str(count))
     suffix = path.suffix or ".png"
     return [path.with_name(f"{path.stem}-{number:0{width}d}{suffix}") for number in range(1, count + 1)]
+
+
+def _check_plot_path(path):
+    """Before any work: the heatmap(s) can be written at PATH (or PATH's numbered siblings)."""
+    path = Path(path)
+    expected = "expected a .png path in a folder that exists or can be created"
+    if path.is_dir():
+        raise ZooError(f"Received: --plot-attention {str(path)!r}, a folder; {expected}.")
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ZooError(f"Received: --plot-attention {str(path)!r}, whose parent {str(ancestor)!r} is a file; {expected}.")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ZooError(
+            f"Received: --plot-attention {str(path)!r}, but the folder {str(ancestor)!r} is not writable; {expected}."
+        )
 
 
 _ATTENTION_KEYS = ("source_tokens", "output_tokens", "attention")
@@ -444,6 +481,11 @@ def predict(
         raise click.UsageError(
             "--attention adds the weights to --json output; add --json (or use --plot-attention PNG)."
         )
+    if plot_path is not None:
+        from keras_attn_zoo.requirements import require
+
+        require("matplotlib", purpose="--plot-attention")
+        _check_plot_path(plot_path)
     items = _read_items(texts, input_file, errors)
     if not items:
         return
@@ -633,16 +675,58 @@ def _recipe_of(reference, model):
     return next((path for path in candidates if path.is_file()), None)
 
 
+class _Bar:
+    """`label  [########            ]  120/817` on one line of a terminal, redrawn on each update.
+
+    Messages (`echo`) are written above it: the line is cleared, the message printed, the bar
+    drawn again below, so warnings never break it.
+    """
+
+    WIDTH = 30
+
+    def __init__(self, length, label, file):
+        self.length, self.label, self.file, self.done = length, label, file, 0
+
+    def _draw(self):
+        filled = self.WIDTH * self.done // max(self.length, 1)
+        self.file.write(f"\r{self.label}  [{'#' * filled}{' ' * (self.WIDTH - filled)}]  {self.done}/{self.length}\x1b[K")
+        self.file.flush()
+
+    def update(self, steps):
+        self.done = min(self.length, self.done + steps)
+        self._draw()
+
+    def echo(self, message):
+        self.file.write("\r\x1b[K" + message + "\n")
+        self._draw()
+
+    def close(self):
+        self.file.write("\n")
+        self.file.flush()
+
+
 class _NoBar:
     def update(self, steps):
         pass
 
+    def echo(self, message):
+        click.echo(message, err=True)
 
-def _progress(length, label):
-    """A progress bar on stderr when it is a terminal; otherwise nothing is drawn."""
-    if sys.stderr.isatty():
-        return click.progressbar(length=length, label=label, file=sys.stderr)
-    return contextlib.nullcontext(_NoBar())
+
+@contextlib.contextmanager
+def _progress(length, label, file=None):
+    """A progress bar on stderr (or `file`) when it is a terminal; otherwise nothing is drawn."""
+    file = file or sys.stderr
+    bar = _Bar(length, label, file) if file.isatty() else _NoBar()
+    _BARS.append(bar)
+    try:
+        if isinstance(bar, _Bar):
+            bar._draw()
+        yield bar
+    finally:
+        _BARS.remove(bar)
+        if isinstance(bar, _Bar):
+            bar.close()
 
 
 def _print_scores(report):
@@ -701,21 +785,33 @@ def evaluate(
         raise click.UsageError("--source and --target name columns of --data PATH; add --data.")
     if data_path is not None and (source is None or target is None):
         raise click.UsageError("--data PATH needs --source COL and --target COL.")
+    from keras_attn_zoo.requirements import require
+
+    require("sacrebleu", purpose="attn-zoo evaluate (BLEU and chrF)")
+    from keras_attn_zoo.recipe_file import data_file, load_recipe_file
+
+    spec = None
+    if data_path is None:
+        recipe = _recipe_of(model, None)  # a preset's recipe, found before the model is loaded
+        spec = load_recipe_file(recipe) if recipe is not None else None
+        if spec is not None:
+            data_file(spec)  # missing data: say how to get it before loading anything
     from keras_attn_zoo.data import read_pairs
     from keras_attn_zoo.evaluation import evaluate_predictions
     from keras_attn_zoo.inference import predict_texts
-    from keras_attn_zoo.training import load_recipe_file
 
     loaded = _load_model(model)
     search = loaded.search_options(**_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk))
     if data_path is None:
-        recipe = _recipe_of(getattr(loaded, "zoo_preset", None) or model, loaded)
-        if recipe is None:
-            raise DataError(
-                f"Found no recipe file for {model!r} to take its test data from; "
-                "pass --data PATH --source COL --target COL."
-            )
-        spec = load_recipe_file(recipe)
+        if spec is None:
+            recipe = _recipe_of(getattr(loaded, "zoo_preset", None) or model, loaded)
+            if recipe is None:
+                raise DataError(
+                    f"Found no recipe file for {model!r} to take its test data from; "
+                    "pass --data PATH --source COL --target COL."
+                )
+            spec = load_recipe_file(recipe)
+            data_file(spec)
         data = spec["data"]
         data_path, source, target = data["path"], data["source"], data["target"]
         split = split or data.get("test_split", "test")
@@ -723,14 +819,16 @@ def evaluate(
     if limit is not None:
         sources, references = sources[:limit], references[:limit]
     inputs = _model_inputs(getattr(loaded, "zoo_task", None), sources)
-    hypotheses = []
-    chunk = 8 * batch_size  # predict_texts sorts each chunk by length; the bar moves per chunk
     with _progress(len(inputs), f"Translating {len(inputs)} inputs") as bar:
-        for start in range(0, len(inputs), chunk):
-            part = inputs[start : start + chunk]
-            predictions = predict_texts(loaded, part, batch_size=batch_size, jit_compile=_jit_compile(xla), **search)
-            hypotheses.extend(prediction.text for prediction in predictions)
-            bar.update(len(part))
+        predictions = predict_texts(
+            loaded,
+            inputs,
+            batch_size=batch_size,
+            jit_compile=_jit_compile(xla),
+            progress=bar.update,  # once per batch
+            **search,
+        )
+    hypotheses = [prediction.text for prediction in predictions]
     scores = evaluate_predictions(sources, hypotheses, references)
     report = {"model": model, "data": str(data_path), "split": split, **search, **scores}
     if as_json:
@@ -758,8 +856,26 @@ def evaluate(
 def train(recipe, run_dir, distribute):
     """Train the recipe of RECIPE.toml and print the best checkpoint's folder.
 
-    Run the same command again to resume after the last finished epoch.
+    Run the same command again to resume after the last finished epoch; on a finished run it
+    prints the checkpoint at once.
     """
+    from keras_attn_zoo.recipe_file import data_file, finished_run, load_recipe_file, run_folder
+    from keras_attn_zoo.requirements import require
+
+    # Everything that can be answered or refused without TensorFlow is, before importing it.
+    spec = load_recipe_file(recipe)
+    finished = finished_run(spec, run_dir)
+    if finished is not None:
+        checkpoint, stopped = finished
+        logging.getLogger("keras_attn_zoo").info(
+            "%s already finished (%s); nothing to train.", run_folder(spec, run_dir), stopped
+        )
+        click.echo(checkpoint)
+        return
+    data_file(spec)
+    tokenizers = run_folder(spec, run_dir) / "tokenizers"
+    if not all((tokenizers / f"{side}.spm.model").exists() for side in ("source", "target")):
+        require("sentencepiece", purpose="attn-zoo train (to train the tokenizers)")
     from keras_attn_zoo.training import train as train_recipe
 
     distribute = None if distribute == "none" else distribute

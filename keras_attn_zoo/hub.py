@@ -17,16 +17,29 @@ timeout at all (a host that drops packets hangs it for minutes). `download` ther
 for the repository's metadata once, without retries and with a timeout (`timeout`, default
 `METADATA_TIMEOUT_S`, or `HF_HUB_ETAG_TIMEOUT` when set). If the Hub does not answer, or answers
 5xx, the files come from the local cache or the call fails with one `HubError` line.
+
+Uploads are bounded too: huggingface_hub's shared HTTP client has no timeout, so a Hub that accepts
+the connection and never answers would hang `upload_folder` forever. During an upload every
+request waits at most `UPLOAD_TIMEOUT_S` seconds for an answer (`timeout=`, or the environment
+variable `ATTN_ZOO_UPLOAD_TIMEOUT`), and the push is tried `UPLOAD_ATTEMPTS` times in all (after 1 s,
+then 2 s) when the Hub does not answer or answers 429/5xx; then it fails with one `HubError` line.
+(With `hf_xet` installed, file contents bound for Xet storage travel through hf_xet's own client,
+which has its own timeouts.)
 """
 
+import contextlib
 import logging
 import os
+import time
 
 from keras_attn_zoo.errors import CheckpointError, HubError
 
 HUB_SCHEME = "hf://"
 DEFAULT_BRANCH = "main"
 METADATA_TIMEOUT_S = 5.0
+UPLOAD_TIMEOUT_S = 60.0
+UPLOAD_ATTEMPTS = 3
+UPLOAD_RETRY_WAIT_S = 1.0  # doubled after each failed attempt
 
 _EXPECTED_URI = "expected 'hf://namespace/name' or 'hf://namespace/name@revision'"
 _logger = logging.getLogger(__name__)
@@ -125,7 +138,9 @@ def download(repo_id, revision=None, cache_dir=None, *, token=None, timeout=None
     return folder
 
 
-def upload_folder(folder, repo_id, private=False, branch=None, commit_message=None, token=None):
+def upload_folder(
+    folder, repo_id, private=False, branch=None, commit_message=None, token=None, *, timeout=None, attempts=None
+):
     """Push a checkpoint folder to a branch of a model repository; return the commit sha.
 
     A checkpoint folder goes in one commit (huggingface_hub splits only folders of more than 250
@@ -136,7 +151,7 @@ def upload_folder(folder, repo_id, private=False, branch=None, commit_message=No
     head of `main` if it does not exist. After the commit the branch holds exactly the folder's
     files: files of an earlier push that the folder no longer has are deleted (`.gitattributes`
     stays). Files that did not change are not sent again; a push with nothing changed makes no
-    commit and returns the current head.
+    commit and returns the current head, so trying a push again is safe.
 
     Args:
         folder: the local checkpoint folder.
@@ -145,14 +160,18 @@ def upload_folder(folder, repo_id, private=False, branch=None, commit_message=No
         branch: the branch to commit to; None for `main`.
         commit_message: the commit's summary; None for "Upload <folder name> with keras-attn-zoo".
         token: a Hub token with write access; None uses `HF_TOKEN` or the saved login.
+        timeout: seconds each request waits for the Hub's answer; None: `ATTN_ZOO_UPLOAD_TIMEOUT`
+            or `UPLOAD_TIMEOUT_S`.
+        attempts: how many times the push is tried when the Hub does not answer or answers
+            429/5xx; None: `UPLOAD_ATTEMPTS`.
 
     Returns:
         The 40-hex sha of the commit, to pin with `hf://repo_id@sha`.
 
     Raises:
         CheckpointError: `folder` is not a folder.
-        HubError: the Hub cannot be reached, or refused the push (no token, no write access, an
-            invalid name).
+        HubError: the Hub cannot be reached or did not answer in time (after `attempts` tries), or
+            refused the push (no token, no write access, an invalid name).
     """
     if not os.path.isdir(folder):
         raise CheckpointError(f"Received: folder={str(folder)!r}; expected an existing checkpoint folder.")
@@ -161,29 +180,76 @@ def upload_folder(folder, repo_id, private=False, branch=None, commit_message=No
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError, LocalTokenNotFoundError
 
+    timeout = _upload_timeout(timeout)
+    attempts = UPLOAD_ATTEMPTS if attempts is None else int(attempts)
+    if attempts < 1:
+        raise HubError(f"Received: attempts={attempts}; expected an integer >= 1.")
     api = HfApi(token=token)
     revision = branch or DEFAULT_BRANCH
     where = f"'{repo_id}' (branch '{revision}') on {api.endpoint}"
     message = commit_message or f"Upload {os.path.basename(os.path.abspath(folder))} with keras-attn-zoo"
-    try:
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if private and not api.repo_info(repo_id, timeout=METADATA_TIMEOUT_S).private:
-            raise HubError(
-                f"Received: private=True, but {where} already exists and is public; "
-                "make it private on the Hub or push to another repository."
-            )
-        if revision != DEFAULT_BRANCH:
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        commit = api.upload_folder(
-            repo_id=repo_id, folder_path=folder, revision=revision, commit_message=message, delete_patterns="*"
+    for attempt in range(1, attempts + 1):
+        try:
+            with _requests_time_out(timeout):
+                return _upload_once(api, folder, repo_id, private, revision, message, where)
+        except LocalTokenNotFoundError:
+            raise HubError(f"Cannot push to {where}: no Hub token; set HF_TOKEN or run `hf auth login`.") from None
+        except HfHubHTTPError as error:
+            status = error.response.status_code
+            if status < 500 and status != 429:
+                raise HubError(f"The Hub refused the push of {folder} to {where}: {_http_reason(error)}.") from None
+            failure = _http_reason(error)
+        except httpx2.TransportError as error:  # timeouts included
+            failure = f"{type(error).__name__}: {_first_line(error) or f'no answer within {timeout:g} s'}"
+        if attempt < attempts:
+            wait = UPLOAD_RETRY_WAIT_S * 2 ** (attempt - 1)
+            _logger.info("The push to %s failed (%s); trying again in %g s.", where, failure, wait)
+            time.sleep(wait)
+    raise HubError(f"Cannot push to {where}: {failure} (tried {attempts} times, {timeout:g} s per request).")
+
+
+def _upload_once(api, folder, repo_id, private, revision, message, where):
+    api.create_repo(repo_id, private=private, exist_ok=True)
+    if private and not api.repo_info(repo_id, timeout=METADATA_TIMEOUT_S).private:
+        raise HubError(
+            f"Received: private=True, but {where} already exists and is public; "
+            "make it private on the Hub or push to another repository."
         )
-    except LocalTokenNotFoundError:
-        raise HubError(f"Cannot push to {where}: no Hub token; set HF_TOKEN or run `hf auth login`.") from None
-    except HfHubHTTPError as error:
-        raise HubError(f"The Hub refused the push of {folder} to {where}: {_http_reason(error)}.") from None
-    except httpx2.TransportError as error:
-        raise HubError(f"Cannot push to {where}: {type(error).__name__}: {_first_line(error)}.") from None
+    if revision != DEFAULT_BRANCH:
+        api.create_branch(repo_id, branch=revision, exist_ok=True)
+    commit = api.upload_folder(
+        repo_id=repo_id, folder_path=folder, revision=revision, commit_message=message, delete_patterns="*"
+    )
     return commit.oid
+
+
+def _upload_timeout(timeout):
+    if timeout is None:
+        value = os.environ.get("ATTN_ZOO_UPLOAD_TIMEOUT")
+        if not value:
+            return UPLOAD_TIMEOUT_S
+        try:
+            timeout = float(value)
+        except ValueError:
+            raise HubError(f"Received: ATTN_ZOO_UPLOAD_TIMEOUT={value!r}; expected a number of seconds.") from None
+    if not timeout > 0:
+        raise HubError(f"Received: timeout={timeout!r}; expected a number of seconds > 0.")
+    return float(timeout)
+
+
+@contextlib.contextmanager
+def _requests_time_out(seconds):
+    """Give huggingface_hub's shared HTTP client (timeout None) a timeout for the block."""
+    import httpx2
+    from huggingface_hub import get_session
+
+    session = get_session()
+    saved = session.timeout
+    session.timeout = httpx2.Timeout(seconds)
+    try:
+        yield
+    finally:
+        session.timeout = saved
 
 
 def _check_repo_id(repo_id):

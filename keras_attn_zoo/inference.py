@@ -50,7 +50,9 @@ class Prediction:
         return result
 
 
-def predict_texts(model, texts, beam_size=None, batch_size=64, return_attention=False, **search_options):
+def predict_texts(
+    model, texts, beam_size=None, batch_size=64, return_attention=False, progress=None, **search_options
+):
     """Translate (or summarize) a list of strings with a model that has tokenizers attached.
 
     Inputs are sorted by length and batched; empty or whitespace-only inputs give an empty
@@ -63,6 +65,8 @@ def predict_texts(model, texts, beam_size=None, batch_size=64, return_attention=
         beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
         batch_size: inputs per search call.
         return_attention: fill `Prediction.attention`.
+        progress: None, or a function called with the number of inputs done: once for the empty
+            inputs (if any), then after each batch (a progress bar's `update`).
         **search_options: passed to `Seq2Seq.generate` (alpha, beta, min_length,
             no_repeat_ngram_size, max_length, max_length_ratio, max_length_offset, and
             jit_compile: XLA, worth it for many batches; see `Seq2Seq.generate`).
@@ -78,6 +82,8 @@ def predict_texts(model, texts, beam_size=None, batch_size=64, return_attention=
         raise ValueError(f"Received: batch_size={batch_size!r}; expected an integer >= 1.")
     results = [Prediction(text="") for _ in texts]
     todo = [i for i, text in enumerate(texts) if text.strip()]
+    if progress is not None and len(todo) < len(texts):
+        progress(len(texts) - len(todo))
     if not todo:
         return results
     source_ids = model.source_tokenizer.encode([texts[i].strip() for i in todo])
@@ -112,4 +118,6 @@ def predict_texts(model, texts, beam_size=None, batch_size=64, return_attention=
                 prediction.tokens = target_tokenizer.id_to_piece(ids) + (["</s>"] if ended else [])
                 prediction.source_tokens = model.source_tokenizer.id_to_piece(source_ids[j])
                 prediction.attention = np.asarray(out["weights"][row][:steps, : len(source_ids[j])])
+        if progress is not None:
+            progress(len(chunk))
     return results

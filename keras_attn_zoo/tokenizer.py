@@ -1,6 +1,6 @@
 """Subword tokenization: a SentencePiece model trained with `sentencepiece`, applied in the TF graph.
 
-Training uses the `sentencepiece` package (an optional dependency, the `recipes` extra); applying the
+Training uses the `sentencepiece` package (a dependency of keras-attn-zoo); applying the
 model needs only `tensorflow-text`, whose `SentencepieceTokenizer` runs the same C++ code inside the
 graph, so tokenization works in `tf.data` pipelines, in `tf.function` and in exported models.
 
@@ -105,7 +105,8 @@ class SubwordTokenizer:
             import sentencepiece as spm
         except ImportError:  # pragma: no cover - depends on the installation
             raise ImportError(
-                "Training a tokenizer needs the `sentencepiece` package: pip install 'keras-attn-zoo[recipes]'."
+                "Training a tokenizer needs the `sentencepiece` package, which is not installed; install it with: "
+                "pip install sentencepiece"
             ) from None
         if model_type not in _MODEL_TYPES:
             raise ValueError(f"Received: model_type={model_type!r}; expected one of {', '.join(map(repr, _MODEL_TYPES))}.")

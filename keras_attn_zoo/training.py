@@ -17,60 +17,20 @@ import json
 import logging
 import os
 import time
-import tomllib
 import warnings
 from pathlib import Path
 
 import keras
 
-from keras_attn_zoo.errors import DataError
+from keras_attn_zoo.recipe_file import (  # noqa: F401 (TRAINING_DEFAULTS, load_recipe_file: public here too)
+    TRAINING_DEFAULTS,
+    data_file,
+    load_recipe_file,
+    run_folder,
+    saved_state,
+)
 
 logger = logging.getLogger("keras_attn_zoo")
-
-TRAINING_DEFAULTS = {
-    "epochs": 20,
-    "batch_size": 64,
-    "learning_rate": 1e-3,
-    "clipnorm": 1.0,
-    "patience": 3,
-    "max_source_length": 100,
-    "max_target_length": 120,
-    "time_budget_minutes": None,
-    "max_train_examples": None,
-}
-SECTIONS = {"name", "seed", "task", "recipe", "data", "tokenizer", "training", "evaluation", "output", "card"}
-
-
-def load_recipe_file(path):
-    """Read and check a recipe TOML file; relative data paths are resolved against its folder."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"Recipe file {str(path)!r} does not exist.")
-    try:
-        spec = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
-        raise DataError(f"Recipe file {str(path)!r} is not valid TOML: {error}") from None
-    unknown = sorted(set(spec) - SECTIONS)
-    if unknown:
-        raise DataError(f"Recipe file {str(path)!r} has unknown keys {unknown}; expected some of {sorted(SECTIONS)}.")
-    for key in ("name", "recipe", "data"):
-        if key not in spec:
-            raise DataError(f"Recipe file {str(path)!r} lacks the required [{key}] entry.")
-    data = spec["data"]
-    for key in ("path", "source", "target"):
-        if key not in data:
-            raise DataError(f"Recipe file {str(path)!r}: [data] lacks {key!r}.")
-    data_path = Path(data["path"])
-    if not data_path.is_absolute():  # relative to the recipe file, wherever it is run from
-        data_path = path.parent / data_path
-    data["path"] = str(data_path)
-    unknown = sorted(set(spec.get("training", {})) - set(TRAINING_DEFAULTS))
-    if unknown:
-        raise DataError(f"Recipe file {str(path)!r}: [training] has unknown keys {unknown}.")
-    spec["training"] = {**TRAINING_DEFAULTS, **spec.get("training", {})}
-    spec["file"] = str(path)
-    return spec
-
 
 def _read_split(data, split):
     from keras_attn_zoo.data import read_pairs
@@ -125,12 +85,13 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     recipe_name = recipe_options.pop("name", None) or spec.get("task", "translation")
     builder = get_recipe(recipe_name)
     hp = spec["training"]
-    run_dir = Path(run_dir or spec.get("output", {}).get("dir") or Path("runs") / spec["name"])
+    run_dir = run_folder(spec, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     seed = int(spec.get("seed", 0))
     keras.utils.set_random_seed(seed)
 
     data = spec["data"]
+    data_file(spec)
     train_sources, train_targets = _read_split(data, data.get("train_split", "train"))
     if hp["max_train_examples"]:
         train_sources, train_targets = train_sources[: hp["max_train_examples"]], train_targets[: hp["max_train_examples"]]
@@ -159,7 +120,7 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     card_info = {
         "name": spec["name"],
         "recipe_file": spec["file"],
-        "training_data": {k: data[k] for k in data if k != "path"} | {"file": os.path.basename(data["path"])},
+        "training_data": {k: data[k] for k in data if k not in ("path", "build")} | {"file": os.path.basename(data["path"])},
         "train_examples": len(train_sources),
         "dev_examples": len(dev_sources),
         "seed": seed,
@@ -196,13 +157,8 @@ class EpochState(keras.callbacks.Callback):
         self.data = {"best_val_loss": None, "best_epoch": None, "wait": 0, "seconds": 0.0, "stopped": None}
         self.by_epoch = {}
         if self.path.exists():
-            saved = json.loads(self.path.read_text())
-            self.by_epoch = saved.pop("by_epoch", {})
-            # The state of the epoch the Keras backup holds: a kill between writing this file and
-            # the backup must not leave the counters one epoch ahead of the weights.
-            backup = Path(run_dir) / "backup" / "training_metadata.json"
-            epoch = str(json.loads(backup.read_text())["epoch"]) if backup.exists() else None
-            self.data.update(self.by_epoch.get(epoch, saved) if self.by_epoch else saved)
+            self.by_epoch = json.loads(self.path.read_text()).get("by_epoch", {})
+            self.data.update(saved_state(run_dir))  # as of the epoch the Keras backup holds
 
     def _write(self):
         self.by_epoch[str(self.data.get("epochs", 0))] = dict(self.data)

@@ -9,8 +9,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 # Before anything imports keras (which imports huggingface_hub, which reads HF_ENDPOINT once):
 # start the local test Hub (tests/hub_server.py) and point huggingface_hub at it, so no test can
-# reach huggingface.co. Also registers the fixtures `hub`, `hub_cache` and `hub_repo_id`.
-from hub_fixtures import configure_test_hub, hub, hub_cache, hub_repo_id  # noqa: E402,F401
+# reach huggingface.co. Also registers the fixtures `hub`, `hub_cache`, `hub_repo_id` and `silent_hub`.
+from hub_fixtures import configure_test_hub, hub, hub_cache, hub_repo_id, silent_hub  # noqa: E402,F401
 
 configure_test_hub()
 

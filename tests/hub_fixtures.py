@@ -16,8 +16,10 @@ progress bars and offline mode off. No test can reach huggingface.co.
 import atexit
 import os
 import shutil
+import socket
 import sys
 import tempfile
+import threading
 import uuid
 
 import pytest
@@ -85,3 +87,46 @@ def hub_cache(tmp_path, monkeypatch):
 def hub_repo_id(hub):
     """A repository id no other test uses: the test Hub lives for the whole session."""
     return f"test-org/repo-{uuid.uuid4().hex[:10]}"
+
+
+class SilentHub:
+    """A server that accepts every connection and never answers: a Hub that hangs.
+
+    `endpoint` is its URL; `connections` counts the connections accepted so far (each one is held
+    open, unanswered, until `close()`).
+    """
+
+    def __init__(self):
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(64)
+        self.endpoint = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._held = []
+        self._closed = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def connections(self):
+        return len(self._held)
+
+    def _accept(self):
+        while not self._closed.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self._held.append(connection)
+
+    def close(self):
+        self._closed.set()
+        self._socket.close()
+        for connection in self._held:
+            connection.close()
+
+
+@pytest.fixture
+def silent_hub():
+    """A `SilentHub` for this test."""
+    server = SilentHub()
+    yield server
+    server.close()

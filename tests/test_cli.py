@@ -5,7 +5,10 @@ the real `keras_attn_zoo.from_pretrained` once per checkpoint folder; later comm
 model (and its compiled search), which keeps the module fast on 2 CPU cores.
 """
 
+import contextlib
+import io
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -61,6 +64,16 @@ def cached(monkeypatch, loaded):
 
     monkeypatch.setattr(keras_attn_zoo, "from_pretrained", from_pretrained)
     return loaded
+
+
+@pytest.fixture
+def never_loaded(monkeypatch):
+    """Loading any model fails the test: the command must stop before that."""
+
+    def from_pretrained(reference, **kwargs):
+        raise AssertionError(f"the model {reference} was loaded")
+
+    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", from_pretrained)
 
 
 def invoke(*args, input=None):
@@ -153,6 +166,44 @@ def test_predict_plot_attention_writes_pngs(checkpoint, cached, tmp_path):
     output_lines(invoke("predict", checkpoint, *INPUTS, "--plot-attention", tmp_path / "many.png"))
     assert sorted(p.name for p in tmp_path.glob("many*")) == ["many-1.png", "many-3.png"]  # input 2 is empty
     assert (tmp_path / "many-3.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize("kind", ["parent is a file", "is a folder"])
+def test_plot_path_is_checked_before_translating(checkpoint, never_loaded, tmp_path, kind):
+    (tmp_path / "notes.txt").write_text("a file")
+    path = tmp_path / "notes.txt" / "attn.png" if kind == "parent is a file" else tmp_path
+    line = one_error_line(invoke("predict", checkpoint, INPUTS[0], "--plot-attention", path))
+    expected = f"whose parent {str(tmp_path / 'notes.txt')!r} is a file" if kind == "parent is a file" else "a folder;"
+    assert expected in line and "expected a .png path" in line
+
+
+def test_plot_path_in_folders_still_to_create_is_fine(checkpoint, cached, tmp_path):
+    output_lines(invoke("predict", checkpoint, INPUTS[0], "--plot-attention", tmp_path / "a" / "b" / "one.png"))
+    assert (tmp_path / "a" / "b" / "one.png").read_bytes().startswith(PNG_MAGIC)
+
+
+@pytest.mark.parametrize(
+    "module, command",
+    [
+        ("matplotlib", ["predict", "MODEL", "x", "--plot-attention", "out.png"]),
+        ("sacrebleu", ["evaluate", "MODEL", "--data", BIBLE, "--source", "en", "--target", "es"]),
+    ],
+)
+def test_missing_optional_package_is_named_before_any_work(checkpoint, never_loaded, monkeypatch, module, command):
+    monkeypatch.setitem(sys.modules, module, None)  # as if not installed
+    line = one_error_line(invoke(*[checkpoint if a == "MODEL" else a for a in command]))
+    assert f"which is not installed; install it with: pip install {module}" in line
+
+
+def test_train_names_sentencepiece_before_importing_tensorflow(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sentencepiece", None)
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f'name = "tiny"\n[recipe]\nunits = 8\n[data]\npath = "{BIBLE.as_posix()}"\nsource = "en"\ntarget = "es"\n')
+    line = one_error_line(invoke("train", recipe, "--run-dir", tmp_path / "run"))
+    assert line == (
+        "error: attn-zoo train (to train the tokenizers) needs `sentencepiece`, which is not installed; "
+        "install it with: pip install sentencepiece"
+    )
 
 
 def test_predict_truncation_warning_is_one_line(checkpoint, cached):
@@ -298,6 +349,80 @@ def test_evaluate_a_preset_uses_its_recipe(checkpoint, cached, loaded):
     assert report["n"] == 2
 
 
+def test_evaluate_progress_moves_per_batch(checkpoint, cached, monkeypatch):
+    from keras_attn_zoo import cli as cli_module
+
+    updates = []
+    real = cli_module._progress
+
+    def recording(length, label, file=None):
+        bar = real(length, label, file)
+        recorder = bar.__enter__()
+        original = recorder.update
+        recorder.update = lambda steps: updates.append(steps) or original(steps)
+        return _Entered(bar, recorder)
+
+    monkeypatch.setattr(cli_module, "_progress", recording)
+    args = ["evaluate", checkpoint, "--data", BIBLE, "--source", "en", "--target", "es"]
+    report = json.loads(invoke(*args, "--limit", "5", "--batch-size", "2", "--beam", "1", "--json").stdout)
+    assert report["n"] == 5 and updates == [2, 2, 1]
+
+
+class _Entered:
+    """A context manager that was already entered: returns `value`, exits `manager` at the end."""
+
+    def __init__(self, manager, value):
+        self.manager, self.value = manager, value
+
+    def __enter__(self):
+        return self.value
+
+    def __exit__(self, *exc):
+        return self.manager.__exit__(*exc)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_warnings_are_written_above_the_progress_bar():
+    from keras_attn_zoo import cli as cli_module
+
+    screen = _Terminal()
+    with cli_module._quiet_logging(debug=False), cli_module._progress(4, "Translating 4 inputs", file=screen) as bar:
+        bar.update(2)
+        logging.getLogger("keras_attn_zoo").warning("2 input(s) were truncated.")
+        bar.update(2)
+    text = screen.getvalue()
+    # each line as a terminal shows it: what follows the last carriage return
+    lines = [line.rsplit("\r", 1)[-1].replace("\x1b[K", "") for line in text.split("\n")]
+    assert lines == [
+        "warning: 2 input(s) were truncated.",
+        "Translating 4 inputs  [" + "#" * 30 + "]  4/4",
+        "",
+    ]
+    assert "\r\x1b[Kwarning: 2 input(s) were truncated.\n" in text  # the bar's line is cleared first
+
+
+def test_evaluate_a_preset_in_a_fresh_clone_says_how_to_get_its_data(never_loaded, tmp_path, monkeypatch):
+    """A clone without ../shared: the recipe's data is missing; one line says how to build it."""
+    from keras_attn_zoo import cli as cli_module
+
+    clone = tmp_path / "clone"
+    (clone / "recipes").mkdir(parents=True)
+    recipe = Path(__file__).parents[1] / "recipes" / "bible_en_es_bahdanau.toml"
+    shutil.copy(recipe, clone / "recipes")
+    monkeypatch.setattr(cli_module, "_PACKAGE_DIR", str(clone / "keras_attn_zoo"))
+    monkeypatch.chdir(clone)
+    line = one_error_line(invoke("evaluate", "bible_en_es_bahdanau", "--split", "test"))
+    assert line == (
+        f"error: Data file {str(clone / 'recipes' / '../../shared/data/bible_en_es.tsv.gz')!r} of recipe "
+        f"{str(clone / 'recipes' / 'bible_en_es_bahdanau.toml')!r} does not exist; build it with: "
+        f"cd {clone / 'recipes'} && python build_bible_data.py --out ../../shared/data --langs es"
+    )
+
+
 # -- pull, push, export, train -------------------------------------------------------------------
 
 
@@ -320,6 +445,52 @@ def test_push_then_pull(checkpoint, cached, hub_repo_id, hub_cache):
         assert (Path(folder) / name).read_bytes() == (checkpoint / name).read_bytes()
 
 
+def push_env(tmp_path, endpoint, timeout):
+    return dict(ENV, HF_ENDPOINT=endpoint, ATTN_ZOO_UPLOAD_TIMEOUT=str(timeout), TMPDIR=str(tmp_path))
+
+
+def staging_left(tmp_path):
+    return sorted(p.name for p in tmp_path.glob("attn-zoo-push-*"))
+
+
+def test_push_to_a_hub_that_never_answers_fails_in_one_line(checkpoint, silent_hub, tmp_path):
+    result = subprocess.run(
+        [sys.executable, ATTN_ZOO, "push", checkpoint, "hf://test-org/silent"],
+        capture_output=True,
+        env=push_env(tmp_path, silent_hub.endpoint, 0.3),
+        timeout=300,
+    )
+    assert result.returncode == 1 and result.stdout == b""
+    *retries, line = result.stderr.decode().strip().splitlines()
+    assert len(retries) == 2  # progress notes on the way: "The push to ... failed (ReadTimeout ...); trying again"
+    assert all(r.startswith("The push to 'test-org/silent'") and "trying again" in r for r in retries)
+    assert line.startswith("error: Cannot push to 'test-org/silent'") and "ReadTimeout" in line
+    assert "tried 3 times" in line and silent_hub.connections == 3
+    assert staging_left(tmp_path) == []
+
+
+def test_push_killed_with_sigterm_removes_its_staging_folder(checkpoint, silent_hub, tmp_path):
+    import signal
+    import time
+
+    process = subprocess.Popen(
+        [sys.executable, ATTN_ZOO, "push", checkpoint, "hf://test-org/silent"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=push_env(tmp_path, silent_hub.endpoint, 600),
+    )
+    try:
+        while silent_hub.connections == 0 and process.poll() is None:  # saved, now waiting on the Hub
+            time.sleep(0.1)
+        assert staging_left(tmp_path) != []
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.communicate()
+    assert staging_left(tmp_path) == []
+
+
 def test_export_calls_export_saved_model(checkpoint, cached, monkeypatch, tmp_path):
     from keras_attn_zoo import export
 
@@ -331,27 +502,62 @@ def test_export_calls_export_saved_model(checkpoint, cached, monkeypatch, tmp_pa
     assert model is keras_attn_zoo.from_pretrained(str(checkpoint)) and options["beam_size"] == 3
 
 
+def tiny_recipe(folder):
+    recipe = Path(folder) / "tiny.toml"
+    recipe.write_text(
+        f'name = "tiny"\n[recipe]\nname = "translation"\nunits = 8\nembedding_dim = 8\n'
+        f'[data]\npath = "{BIBLE.as_posix()}"\nsource = "en"\ntarget = "es"\n'
+        f"[tokenizer]\nvocab_size = 100\n[training]\nepochs = 1\nbatch_size = 16\n"
+    )
+    return recipe
+
+
 def test_train_calls_training_with_a_progress_bar(monkeypatch, tmp_path):
     from keras_attn_zoo import training
 
+    recipe = tiny_recipe(tmp_path)
     calls = []
     monkeypatch.setattr(training, "train", lambda *a, **k: calls.append((a, k)) or tmp_path / "run" / "checkpoint")
-    (line,) = output_lines(invoke("train", "r.toml", "--run-dir", tmp_path / "run", "--distribute", "mirrored"))
+    (line,) = output_lines(invoke("train", recipe, "--run-dir", tmp_path / "run", "--distribute", "mirrored"))
     assert line == str(tmp_path / "run" / "checkpoint")
-    assert calls == [(("r.toml",), {"run_dir": str(tmp_path / "run"), "distribute": "mirrored", "verbose": 1})]
-    invoke("train", "r.toml")
+    assert calls == [((str(recipe),), {"run_dir": str(tmp_path / "run"), "distribute": "mirrored", "verbose": 1})]
+    invoke("train", recipe)
     assert calls[1][1] == {"run_dir": None, "distribute": None, "verbose": 1}
-    assert invoke("train", "r.toml", "--distribute", "tpu").exit_code == 2
+    assert invoke("train", recipe, "--distribute", "tpu").exit_code == 2
+
+
+def test_train_typo_in_the_recipe_is_one_line(tmp_path):
+    recipe = tiny_recipe(tmp_path)
+    recipe.write_text(recipe.read_text().replace("units = 8", "unitz = 8"))
+    line = one_error_line(invoke("train", recipe, "--run-dir", tmp_path / "run"))
+    assert line.endswith("[recipe] has unknown key 'unitz'. Did you mean 'units'?")
+
+
+def test_finished_train_answers_before_importing_tensorflow(tmp_path):
+    recipe = tiny_recipe(tmp_path)
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoint").mkdir(parents=True)
+    epoch = {"best_val_loss": 2.0, "best_epoch": 1, "wait": 0, "seconds": 1.0, "epochs": 1}
+    done = {**epoch, "stopped": "all 1 epochs done"}
+    (run_dir / "state.json").write_text(json.dumps({**done, "by_epoch": {"1": done}}))
+    result = run("train", recipe, "--run-dir", run_dir)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout.decode() == f"{run_dir / 'checkpoint'}\n"
+    assert result.stderr.decode() == f"{run_dir} already finished (all 1 epochs done); nothing to train.\n"
+    # `-X importtime` cannot see inside a command (its file descriptor 2 is silenced): list sys.modules
+    code = (
+        "import json, sys\nfrom keras_attn_zoo.cli import cli\n"
+        f"cli(['train', {str(recipe)!r}, '--run-dir', {str(run_dir)!r}], standalone_mode=False)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras', 'jax')"
+        " or m == 'keras_attn_zoo.recipe_file')))\n"
+    )
+    listed = subprocess.run([sys.executable, "-c", code], capture_output=True, env=ENV, timeout=300, text=True)
+    assert json.loads(listed.stdout.strip().splitlines()[-1]) == ["keras_attn_zoo.recipe_file"]
 
 
 @pytest.mark.slow
 def test_train_a_tiny_recipe(tmp_path):
-    recipe = tmp_path / "tiny.toml"
-    recipe.write_text(
-        f'name = "tiny"\n[recipe]\nname = "translation"\nunits = 8\nembedding_dim = 8\n'
-        f'[data]\npath = "{BIBLE}"\nsource = "en"\ntarget = "es"\n'
-        f"[tokenizer]\nvocab_size = 100\n[training]\nepochs = 1\nbatch_size = 16\n"
-    )
+    recipe = tiny_recipe(tmp_path)
     result = invoke("train", recipe, "--run-dir", tmp_path / "run")
     assert output_lines(result)[-1] == str(tmp_path / "run" / "checkpoint")
     assert (tmp_path / "run" / "checkpoint" / "model.weights.h5").is_file()

@@ -255,6 +255,53 @@ def test_silent_endpoint_times_out(hub, hub_cache, monkeypatch):
     assert "ReadTimeout" in one_line(error)
 
 
+def test_upload_to_a_silent_hub_fails_after_bounded_retries(hub, silent_hub, tmp_path, monkeypatch):
+    folder = make_folder(tmp_path / "ckpt")
+    with endpoint(monkeypatch, silent_hub.endpoint), pytest.raises(HubError) as error:
+        upload_folder(folder, "test-org/anything", timeout=0.2, attempts=2)
+    message = one_line(error)
+    assert f"Cannot push to 'test-org/anything' (branch 'main') on {silent_hub.endpoint}" in message
+    assert "ReadTimeout" in message and "tried 2 times, 0.2 s per request" in message
+    assert silent_hub.connections == 2  # one per attempt, then it stopped
+
+
+def test_upload_timeout_from_the_environment(hub, silent_hub, tmp_path, monkeypatch):
+    monkeypatch.setenv("ATTN_ZOO_UPLOAD_TIMEOUT", "0.2")
+    with endpoint(monkeypatch, silent_hub.endpoint), pytest.raises(HubError) as error:
+        upload_folder(make_folder(tmp_path / "ckpt"), "test-org/anything", attempts=1)
+    assert "tried 1 times, 0.2 s per request" in one_line(error) and silent_hub.connections == 1
+    monkeypatch.setenv("ATTN_ZOO_UPLOAD_TIMEOUT", "soon")
+    with pytest.raises(HubError, match="ATTN_ZOO_UPLOAD_TIMEOUT='soon'; expected a number of seconds"):
+        upload_folder(make_folder(tmp_path / "ckpt"), "test-org/anything")
+
+
+def test_upload_retries_a_hub_outage_then_succeeds(hub, hub_repo_id, tmp_path, monkeypatch):
+    from keras_attn_zoo import hub as zoo_hub
+
+    folder = make_folder(tmp_path / "ckpt")
+    waits = []
+
+    def sleep(seconds):  # the Hub comes back while the client waits
+        waits.append(seconds)
+        hub.state.outage_status = None
+
+    monkeypatch.setattr(zoo_hub.time, "sleep", sleep)
+    hub.state.outage_status = 503
+    try:
+        sha = upload_folder(folder, hub_repo_id)  # the first attempt meets the outage, the second pushes
+    finally:
+        hub.state.outage_status = None
+    assert waits == [1.0] and hub.state.repo(hub_repo_id).branches["main"] == sha
+
+
+def test_upload_leaves_the_client_timeout_as_it_was(hub, hub_repo_id, tmp_path):
+    from huggingface_hub import get_session
+
+    before = get_session().timeout
+    upload_folder(make_folder(tmp_path / "ckpt"), hub_repo_id, timeout=7)
+    assert get_session().timeout == before
+
+
 # --- Keras models -----------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ check plumbing, so they compare a model with its own weights after a round trip.
 """
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -279,3 +280,85 @@ def test_config_that_is_not_allowed(local_copy, change, match):
     rehash(local_copy, "config.json")  # and the checks catch it when the hash was updated too
     with pytest.raises(CheckpointError, match=match):
         keras_attn_zoo.from_pretrained(local_copy)
+
+
+# --- revision=, cache_dir=, token= as huggingface_hub users write them -------------------------
+
+
+def test_revision_keyword(tiny, hub, hub_cache, hub_repo_id, local_copy, tmp_path):
+    model, _, _ = tiny
+    first = keras_attn_zoo.push_to_hub(model, hub_repo_id)
+    changed = load_checkpoint(local_copy)
+    changed.set_weights([w + 0.5 for w in changed.get_weights()])
+    keras_attn_zoo.push_to_hub(changed, hub_repo_id)
+
+    assert_same_weights(keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}", revision=first), model)
+    assert_same_weights(keras_attn_zoo.from_pretrained(hub_repo_id, revision=first), model)  # huggingface_hub's way
+    assert_same_weights(keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}@{first}", revision=first), model)
+    cache = tmp_path / "own-cache"
+    loaded = keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}", revision="main", cache_dir=cache, token="hf_x")
+    assert_same_weights(loaded, changed)
+    assert list(cache.glob("models--test-org--repo-*/snapshots/*/model.weights.h5"))
+
+    with pytest.raises(HubError, match="name the revision once"):
+        keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}@main", revision=first)
+    with pytest.raises(HubError, match="a revision names a Hub commit"):
+        keras_attn_zoo.from_pretrained(local_copy, revision="v1")
+    with pytest.raises(HubError, match=r"Received: revision=''"):
+        keras_attn_zoo.from_pretrained(hub_repo_id, revision="")
+
+
+def test_revision_of_a_preset_loads_its_hub_repository(tiny, hub, hub_cache):
+    name = presets.preset_names()[0]
+    model, _, _ = tiny
+    sha = keras_attn_zoo.push_to_hub(model, presets.get_preset(name)["hub_repo"])
+    loaded = keras_attn_zoo.from_pretrained(name, revision=sha)
+    assert loaded.zoo_preset == name
+    assert_same_weights(loaded, model)
+
+
+# --- The staging folder of a push -------------------------------------------------------------
+
+
+def staging_folders(root):
+    from keras_attn_zoo.pretrained import PUSH_STAGING_PREFIX
+
+    return sorted(p.name for p in Path(root).glob(PUSH_STAGING_PREFIX + "*"))
+
+
+def test_failed_push_leaves_no_staging_folder(tiny, hub, silent_hub, tmp_path, monkeypatch):
+    import tempfile
+
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(constants, "ENDPOINT", silent_hub.endpoint)
+    seen = []
+    real_upload = keras_attn_zoo.hub.upload_folder
+
+    def upload(folder, *args, **kwargs):
+        seen.append(Path(folder))
+        assert Path(folder).is_relative_to(tmp_path) and (Path(folder) / WEIGHTS_FILE).is_file()
+        return real_upload(folder, *args, **kwargs)
+
+    monkeypatch.setattr(keras_attn_zoo.hub, "upload_folder", upload)
+    with pytest.raises(HubError, match="ReadTimeout"):
+        keras_attn_zoo.push_to_hub(tiny[0], "test-org/silent", timeout=0.2, attempts=1)
+    assert seen and staging_folders(tmp_path) == []
+
+
+def test_staging_folders_of_dead_processes_are_removed(tmp_path, monkeypatch):
+    import tempfile
+
+    from keras_attn_zoo.pretrained import PUSH_STAGING_PREFIX
+    from keras_attn_zoo.staging import scratch_folder
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f"{PUSH_STAGING_PREFIX}{int(dead.stdout)}-abc123"  # left by a `kill -9`
+    (stale / "checkpoint").mkdir(parents=True)
+    alive = tmp_path / f"{PUSH_STAGING_PREFIX}{os.getppid()}-def456"  # another push, still running
+    alive.mkdir()
+    with scratch_folder(PUSH_STAGING_PREFIX) as folder:
+        assert staging_folders(tmp_path) == sorted([alive.name, folder.name])
+    assert staging_folders(tmp_path) == [alive.name]

@@ -241,7 +241,7 @@ def test_bad_toml(tmp_path):
 
 def test_unknown_training_key(tmp_path):
     recipe = write_recipe(tmp_path, learning_rat=0.1)
-    assert_one_line_data_error(r"\[training\] has unknown keys \['learning_rat'\]", recipe, tmp_path)
+    assert_one_line_data_error(r"\[training\] has unknown key .learning_rat.\. Did you mean .learning_rate.", recipe, tmp_path)
 
 
 def test_missing_data_column(tmp_path):

@@ -9,6 +9,29 @@ RECIPES = {
     "translation": ("translation", "keras_attn_zoo.recipes.translation_recipe:translation"),
 }
 
+# name -> the options a recipe file's [recipe] table may set (besides `name`): the builder's
+# keyword arguments, tokenizers and vocabulary sizes excepted (those come from [tokenizer]).
+# Plain data, so a recipe file is checked without importing Keras; tests/test_training.py checks
+# it against the builder's and the model's signatures.
+RECIPE_OPTIONS = {
+    "translation": (
+        "attention",
+        "cell",
+        "embedding_dim",
+        "units",
+        "encoder_layers",
+        "decoder_layers",
+        "bidirectional",
+        "dropout",
+        "tie_embeddings",
+        "bridge",
+        "input_feeding",
+        "coverage",
+        "max_source_length",
+        "max_target_length",
+    ),
+}
+
 
 def closest(name, names):
     """A ' Did you mean ...?' suffix naming the closest known names, or the full list."""

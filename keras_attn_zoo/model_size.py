@@ -1,0 +1,126 @@
+"""The size of a `Seq2Seq` computed from its constructor arguments, before anything is built.
+
+Loading a checkpoint somebody else published must not let its `config.json` decide how much
+memory this process allocates: `units = 10000000` would otherwise build GRU kernels of 10^14
+floats and end in the kernel's OOM killer. `parameter_count(arguments)` gives the exact count
+`model.count_params()` would report (tests/test_model_size.py checks it against built models of
+every attention, cell and option), so a loader can refuse a config before building it.
+
+Keras 3 weight shapes used here: `GRUCell` (reset_after=True) has a kernel (in, 3u), a recurrent
+kernel (u, 3u) and a bias (2, 3u); `LSTMCell` (in, 4u), (u, 4u), (4u,); `Dense` (in, out) + (out,).
+"""
+
+import inspect
+import numbers
+
+BYTES_PER_PARAMETER = 4  # float32: the model's config cannot set a dtype policy
+# The largest model a checkpoint may ask for: 1e9 float32 parameters are 4 GB of weights, before
+# the optimizer, activations and search buffers. The bundled presets have about 3.3 million.
+MAX_PARAMETERS = 1_000_000_000
+
+# Arguments that multiply the size: each must be a plain integer >= 1.
+_SIZE_ARGUMENTS = (
+    "source_vocab_size",
+    "target_vocab_size",
+    "embedding_dim",
+    "units",
+    "encoder_layers",
+    "decoder_layers",
+)
+
+
+def _defaults():
+    from keras_attn_zoo.models.seq2seq import Seq2Seq
+
+    return {
+        name: parameter.default
+        for name, parameter in inspect.signature(Seq2Seq.__init__).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+
+
+def _rnn(cell, input_dim, units):
+    if cell == "lstm":
+        return 4 * units * (input_dim + units + 1)
+    return 3 * units * (input_dim + units + 2)
+
+
+def _dense(input_dim, output_dim):
+    return input_dim * output_dim + output_dim
+
+
+def _attention(attention, coverage, query_dim, key_dim):
+    """Weights of the decoder's attention layer (Seq2Seq passes neither attention_units nor scale)."""
+    if attention == "bahdanau":
+        units = query_dim
+        return query_dim * units + key_dim * units + units + (units if coverage else 0)
+    if attention == "general":
+        return key_dim * query_dim
+    if attention == "concat":
+        return query_dim * key_dim + key_dim * key_dim + key_dim
+    return 0  # "dot", "cosine", None
+
+
+def checked_size_arguments(arguments):
+    """The config's arguments merged with Seq2Seq's defaults, the size arguments checked.
+
+    Raises:
+        ValueError: a size argument that is not an integer >= 1.
+    """
+    merged = {**_defaults(), **arguments}
+    for name in _SIZE_ARGUMENTS:
+        value = merged.get(name)
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+            raise ValueError(f"Received: {name}={value!r}; expected an integer >= 1.")
+    return merged
+
+
+def parameter_count(arguments):
+    """The number of weights `Seq2Seq(**arguments)` would have, without building it.
+
+    Args:
+        arguments: Seq2Seq constructor arguments (a checkpoint's `config`); missing ones take
+            Seq2Seq's defaults.
+
+    Raises:
+        ValueError: a size argument that is not an integer >= 1.
+    """
+    a = checked_size_arguments(arguments)
+    units, embedding = int(a["units"]), int(a["embedding_dim"])
+    cell, attention = a["cell"], a["attention"]
+    source_vocab, target_vocab = int(a["source_vocab_size"]), int(a["target_vocab_size"])
+    tied = bool(a["tie_embeddings"])
+
+    total = source_vocab * embedding + target_vocab * embedding
+    total += target_vocab if tied else _dense(units, target_vocab)  # TiedEmbedding's bias, or a projection
+
+    directions = 2 if a["bidirectional"] else 1
+    encoder_units = units // directions
+    for layer in range(int(a["encoder_layers"])):
+        input_dim = embedding if layer == 0 else encoder_units * directions
+        total += directions * _rnn(cell, input_dim, encoder_units)
+    memory_dim = state_dim = encoder_units * directions
+
+    placement = a["placement"] or ("bahdanau" if attention == "bahdanau" else "luong")
+    input_feeding = bool(a["input_feeding"])
+    if attention is None:
+        placement, input_feeding = "luong", False
+    output_units = embedding if tied else units
+    total += _attention(attention, bool(a["coverage"]), units, memory_dim)
+    if placement == "bahdanau":
+        cell_input = embedding + memory_dim
+    else:
+        cell_input = embedding + (output_units if input_feeding else 0)
+    for layer in range(int(a["decoder_layers"])):
+        total += _rnn(cell, cell_input if layer == 0 else units, units)
+    if attention is None:
+        readout_input = units
+    elif placement == "bahdanau":
+        readout_input = units + memory_dim + embedding
+    else:
+        readout_input = memory_dim + units
+    total += _dense(readout_input, output_units)
+    if a["bridge"] == "dense":
+        state_parts = 2 if cell == "lstm" else 1
+        total += int(a["decoder_layers"]) * state_parts * _dense(state_dim, units)
+    return total

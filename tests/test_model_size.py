@@ -1,0 +1,45 @@
+"""`model_size.parameter_count` gives exactly what a built `Seq2Seq` counts, for every option."""
+
+import itertools
+
+import pytest
+
+from keras_attn_zoo.model_size import parameter_count
+from keras_attn_zoo.models.seq2seq import Seq2Seq
+
+CASES = [
+    dict(attention=attention, cell=cell, bidirectional=bidirectional, tie_embeddings=tied, bridge=bridge)
+    for attention, (cell, bidirectional, tied, bridge) in itertools.product(
+        ["bahdanau", "dot", "general", "concat", "cosine", None],
+        [("gru", True, True, "dense"), ("lstm", False, False, "none"), ("lstm", True, True, "dense")],
+    )
+] + [
+    dict(attention="bahdanau", coverage=True, encoder_layers=2, decoder_layers=2),
+    dict(attention="general", placement="bahdanau", bridge="copy"),
+    dict(attention="dot", input_feeding=False, decoder_layers=3, cell="lstm"),
+    dict(attention="bahdanau", placement="luong", input_feeding=False),
+]
+
+
+@pytest.mark.parametrize("options", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_parameter_count_matches_the_built_model(options):
+    arguments = dict(source_vocab_size=23, target_vocab_size=31, units=8, embedding_dim=6, **options)
+    if options.get("attention") in ("dot", "cosine") or options.get("bridge") == "copy":
+        arguments["embedding_dim"] = 8  # dot scores and copied states need equal sizes
+    assert parameter_count(arguments) == Seq2Seq(**arguments).count_params()
+
+
+def test_defaults_are_seq2seq_defaults():
+    arguments = dict(source_vocab_size=40, target_vocab_size=50, units=16, embedding_dim=8)
+    assert parameter_count(arguments) == Seq2Seq(**arguments).count_params()
+
+
+def test_bundled_preset_size():
+    import json
+
+    from keras_attn_zoo.presets import bundled_checkpoint
+
+    folder = bundled_checkpoint("bible_en_es_bahdanau")
+    config = json.loads((folder / "config.json").read_text())["config"]
+    metadata = json.loads((folder / "metadata.json").read_text())
+    assert parameter_count(config) == metadata["parameters"] == 3_333_792
