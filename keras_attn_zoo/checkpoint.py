@@ -253,6 +253,17 @@ def _gigabytes(size):
     return f"{size / 1e9:,.1f} GB"
 
 
+# Constructor arguments that are a flat mapping of plain values rather than one plain value.
+_MAPPING_ARGUMENTS = {"search_defaults"}
+
+
+def _plain(value, mapping=False):
+    """A JSON scalar, or with `mapping` a flat mapping of str to JSON scalars."""
+    if isinstance(value, (str, int, float, bool, type(None))):
+        return True
+    return mapping and isinstance(value, dict) and all(isinstance(k, str) and _plain(v) for k, v in value.items())
+
+
 def _checked_config(config, model_class, folder):
     """The constructor arguments, checked against the class signature and JSON value types."""
     arguments = config.get("config")
@@ -266,9 +277,10 @@ def _checked_config(config, model_class, folder):
             f"{folder}/config.json holds arguments {unknown} that {model_class.__name__} does not take."
         )
     for key, value in arguments.items():
-        if not isinstance(value, (str, int, float, bool, type(None))):
+        if not _plain(value, mapping=key in _MAPPING_ARGUMENTS):
             raise CheckpointError(
-                f"{folder}/config.json: argument {key!r} must be a plain value. Received: {type(value).__name__}."
+                f"{folder}/config.json: argument {key!r} must be a plain value (or a flat mapping of plain "
+                f"values). Received: {type(value).__name__}."
             )
     arguments = dict(arguments)
     arguments.pop("trainable", None)

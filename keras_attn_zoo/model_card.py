@@ -90,8 +90,8 @@ def decoding_label(decoding):
 def evaluation_commands(preset):
     """The `attn-zoo evaluate` commands that measure the preset's scores, one per beam size.
 
-    Greedy search is `--beam 1`; beam search takes its length penalty from the recipe's
-    [evaluation] table. With nothing measured yet: greedy and beam 5 on the test split.
+    Greedy search is `--beam 1`; beam search takes its length penalty from the model's
+    `search_defaults` (the recipe's [evaluation] table). With nothing measured yet: greedy and beam 5 on the test split.
     """
     rows = scores(preset.get("metrics"))
     runs = list(dict.fromkeys((row.split or "test", row.beam) for row in rows))
@@ -327,7 +327,21 @@ def _usage_section(preset):
     ]
 
 
-def _evaluation_section(preset):
+def _search_line(search_defaults):
+    """One sentence naming the default search settings the scores were measured with."""
+    if not search_defaults:
+        return []
+    names = {"beam_size": "beam", "alpha": "length penalty α", "beta": "coverage penalty β"}
+    settings = ", ".join(f"{names.get(key, key)} = {value}" for key, value in search_defaults.items())
+    return [
+        f"The model's default search (its `search_defaults`, from the recipe's `[evaluation]`): {settings}. "
+        "`predict_texts`, `attn-zoo predict`, `evaluate` and `export` use it unless told otherwise; "
+        "greedy scores are beam 1 with the same settings.",
+        "",
+    ]
+
+
+def _evaluation_section(preset, metadata=None):
     metrics = preset.get("metrics") or {}
     rows = scores(metrics)
     lines = ["", "## Evaluation", ""]
@@ -352,6 +366,7 @@ def _evaluation_section(preset):
             cells = [f"{table[(m, decoding)]:.2f}" if (m, decoding) in table else "" for m in names]
             lines.append(f"| {decoding_label(decoding)} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += _search_line((metadata or {}).get("search_defaults"))
     lines += ["Reproduce them with (greedy search is beam 1):", ""] + commands
     signatures = [(key, metrics[key]) for key in ("bleu_signature", "chrf_signature") if metrics.get(key)]
     if signatures:
@@ -386,7 +401,7 @@ def render_card(preset, metadata=None):
     lines += _data_section(preset)
     lines += _training_section(preset, metadata)
     lines += _usage_section(preset)
-    lines += _evaluation_section(preset)
+    lines += _evaluation_section(preset, metadata)
     lines += _limitations_section(preset)
     return "\n".join(lines) + "\n"
 
@@ -395,11 +410,16 @@ def render_card(preset, metadata=None):
 
 
 def preset_metadata(name):
-    """The metadata.json of the preset's bundled checkpoint, or None when none is bundled."""
+    """The metadata.json of the preset's bundled checkpoint (with the `search_defaults` of its
+    config.json), or None when none is bundled."""
     folder = preset_registry.bundled_checkpoint(name)
     if folder is None or not (folder / "metadata.json").is_file():
         return None
-    return json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    metadata = json.loads((folder / "metadata.json").read_text(encoding="utf-8"))
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("config", {})
+    if config.get("search_defaults"):
+        metadata["search_defaults"] = config["search_defaults"]
+    return metadata
 
 
 def preset_card(name):

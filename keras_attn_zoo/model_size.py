@@ -27,6 +27,8 @@ _SIZE_ARGUMENTS = (
     "encoder_layers",
     "decoder_layers",
 )
+# Size arguments that may also be None (the layer's default).
+_OPTIONAL_SIZE_ARGUMENTS = ("attention_units",)
 
 
 def _defaults():
@@ -49,16 +51,25 @@ def _dense(input_dim, output_dim):
     return input_dim * output_dim + output_dim
 
 
-def _attention(attention, coverage, query_dim, key_dim):
-    """Weights of the decoder's attention layer (Seq2Seq passes neither attention_units nor scale)."""
+def _attention(a, query_dim, key_dim):
+    """Weights of the decoder's attention layer (see BahdanauAttention and LuongAttention)."""
+    attention = a["attention"]
+    if attention is None:
+        return 0
     if attention == "bahdanau":
-        units = query_dim
-        return query_dim * units + key_dim * units + units + (units if coverage else 0)
+        units = int(a["attention_units"] or query_dim)
+        total = query_dim * units + key_dim * units + units
+        total += units if a["coverage"] else 0
+        total += units + 1 if a["normalize"] else 0  # score bias and gain
+        return total
+    learned_scale = attention == "cosine" if a["scale"] is None else bool(a["scale"])
+    total = 1 if learned_scale else 0
     if attention == "general":
-        return key_dim * query_dim
-    if attention == "concat":
-        return query_dim * key_dim + key_dim * key_dim + key_dim
-    return 0  # "dot", "cosine", None
+        total += key_dim * query_dim
+    elif attention == "concat":
+        units = int(a["attention_units"] or key_dim)
+        total += query_dim * units + key_dim * units + units
+    return total
 
 
 def checked_size_arguments(arguments):
@@ -72,6 +83,10 @@ def checked_size_arguments(arguments):
         value = merged.get(name)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"Received: {name}={value!r}; expected an integer >= 1.")
+    for name in _OPTIONAL_SIZE_ARGUMENTS:
+        value = merged.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1):
+            raise ValueError(f"Received: {name}={value!r}; expected an integer >= 1 or None.")
     return merged
 
 
@@ -106,7 +121,7 @@ def parameter_count(arguments):
     if attention is None:
         placement, input_feeding = "luong", False
     output_units = embedding if tied else units
-    total += _attention(attention, bool(a["coverage"]), units, memory_dim)
+    total += _attention(a, units, memory_dim)
     if placement == "bahdanau":
         cell_input = embedding + memory_dim
     else:

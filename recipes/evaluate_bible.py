@@ -3,12 +3,15 @@
     python recipes/evaluate_bible.py --runs runs            # trained run folders runs/<name>/checkpoint
     python recipes/evaluate_bible.py                        # the checkpoints bundled in the package
 
-For each model: sacreBLEU / chrF with greedy search and with beam 5 (GNMT length penalty 0.6),
-BLEU per source-length bucket, and the attention heatmap of one long test verse. Writes
+For each model: sacreBLEU / chrF with greedy search and with the model's default search
+(`search_defaults`, from the recipe's [evaluation]: beam 5, GNMT length penalty 1.0), BLEU per
+source-length bucket, and the attention heatmap of one long test verse. Writes
 model_cards/results/bible_en_es.json, model_cards/figures/bleu_by_length.png and
-model_cards/figures/attention_<name>.png. With --publish it also records the metrics in the
-presets, copies each run's checkpoint into the package (with its model card) and regenerates
-model_cards/.
+model_cards/figures/attention_<name>.png. With --record it also records the metrics in the
+presets and regenerates model_cards/; with --publish it also copies each run's checkpoint into
+the package (with its model card).
+
+    python recipes/evaluate_bible.py --split dev --alphas 0.8,0.9,1.0,1.1,1.2   # tune alpha on dev
 """
 
 import argparse
@@ -30,9 +33,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", help="folder of training runs (default: the bundled checkpoints)")
     parser.add_argument("--data", default=str(DATA))
-    parser.add_argument("--beam", type=int, default=5)
-    parser.add_argument("--alpha", type=float, default=0.6)
+    parser.add_argument("--beam", type=int, help="beam size (default: the model's search_defaults)")
+    parser.add_argument("--alpha", type=float, help="length penalty (default: the model's search_defaults)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N test verses")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--alphas", help="comma-separated length penalties: print BLEU and length ratio of each, write nothing")
+    parser.add_argument("--record", action="store_true", help="record the metrics in the presets and regenerate the cards")
     parser.add_argument("--publish", action="store_true", help="bundle the run checkpoints and update presets/cards")
     parser.add_argument("--names", nargs="*", default=list(NAMES))
     args = parser.parse_args()
@@ -43,8 +49,8 @@ def main():
     from keras_attn_zoo.evaluation import evaluate_predictions
     from keras_attn_zoo.plots import plot_attention, plot_bleu_by_length
 
-    sources, references = read_pairs(args.data, "en", "es", split="test")
-    refs = read_pairs_refs(args.data)
+    sources, references = read_pairs(args.data, "en", "es", split=args.split)
+    refs = read_pairs_refs(args.data, args.split)
     if args.limit:
         sources, references, refs = sources[: args.limit], references[: args.limit], refs[: args.limit]
     figures = ROOT / "model_cards" / "figures"
@@ -53,10 +59,14 @@ def main():
     for name in args.names:
         folder = Path(args.runs) / name / "checkpoint" if args.runs else None
         model = load_checkpoint(folder) if folder else from_pretrained(name)
-        entry = {"parameters": int(model.count_params())}
-        for label, beam in (("greedy", 1), (f"beam{args.beam}", args.beam)):
+        if args.alphas:
+            tune_alpha(model, name, sources, references, args)
+            continue
+        search = model.search_options(args.beam, alpha=args.alpha)
+        entry = {"parameters": int(model.count_params()), "search": search}
+        for label, beam in (("greedy", 1), (f"beam{search['beam_size']}", search["beam_size"])):
             started = time.perf_counter()
-            predictions = model.predict_texts(sources, beam_size=beam, alpha=args.alpha if beam > 1 else 0.0)
+            predictions = model.predict_texts(sources, **{**search, "beam_size": beam})
             seconds = time.perf_counter() - started
             hypotheses = [p.text for p in predictions]
             scores = evaluate_predictions(sources, hypotheses, references)
@@ -70,39 +80,53 @@ def main():
         ]
         if EXAMPLE_REF in refs and model.attention is not None:
             i = refs.index(EXAMPLE_REF)
-            (example,) = model.predict_texts([sources[i]], beam_size=args.beam, alpha=args.alpha, return_attention=True)
+            (example,) = model.predict_texts([sources[i]], return_attention=True, **search)
             plot_attention(example.attention, example.source_tokens, example.tokens,
-                           figures / f"attention_{name}.png", title=f"{name}: {EXAMPLE_REF} (beam {args.beam})")
+                           figures / f"attention_{name}.png", title=f"{name}: {EXAMPLE_REF} (beam {search['beam_size']})")
         results[name] = entry
+        beam_label = f"beam{search['beam_size']}"
         if args.publish:
-            publish(name, folder, entry, args)
+            publish(name, folder, entry, beam_label)
+        elif args.record:
+            record(name, entry, beam_label)
 
-    beam_label = f"beam{args.beam}"
+    if args.alphas or args.split != "test" or args.limit:
+        return  # figures and results describe the whole test split only
     out = ROOT / "model_cards" / "results" / "bible_en_es.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged.update(results)  # models evaluated in earlier runs of this script stay on the figure
     out.write_text(json.dumps(merged, indent=2, ensure_ascii=False) + "\n")
     plot_bleu_by_length({n: r[beam_label]["by_length"] for n, r in sorted(merged.items())},
-                        figures / "bleu_by_length.png", title=f"Test BLEU by source length (en->es, beam {args.beam})")
+                        figures / "bleu_by_length.png", title=f"Test BLEU by source length (en->es, {beam_label})")
     print(f"wrote {out}")
 
 
-def read_pairs_refs(path):
-    """The `ref` column of the test split, in file order (read_pairs returns only the texts)."""
+def read_pairs_refs(path, split):
+    """The `ref` column of a split, in file order (read_pairs returns only the texts)."""
     from keras_attn_zoo.data import read_pairs
 
-    refs, _ = read_pairs(path, "ref", "en", split="test")
+    refs, _ = read_pairs(path, "ref", "en", split=split)
     return refs
 
 
-def publish(name, folder, entry, args):
-    """Record measured metrics in the preset, bundle the checkpoint with its card."""
+def tune_alpha(model, name, sources, references, args):
+    """BLEU and output/reference length ratio of beam search for each length penalty of --alphas."""
+    from keras_attn_zoo.evaluation import evaluate_predictions
+
+    reference_words = sum(len(reference.split()) for reference in references)
+    for alpha in (float(value) for value in args.alphas.split(",")):
+        predictions = model.predict_texts(sources, beam_size=args.beam, alpha=alpha)
+        bleu = evaluate_predictions(sources, [p.text for p in predictions], references)["bleu"]
+        ratio = sum(len(p.text.split()) for p in predictions) / reference_words
+        print(f"{name} {args.split} alpha {alpha:g}: BLEU {bleu} length ratio {ratio:.2f}", flush=True)
+
+
+def record(name, entry, beam_label):
+    """Record measured metrics in the preset and regenerate the model cards."""
     from keras_attn_zoo import presets
-    from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
     from keras_attn_zoo.model_card import write_cards
 
-    beam_label = f"beam{args.beam}"
     metrics = {
         "split": "test",
         "sentences": entry[beam_label]["n"],
@@ -114,6 +138,15 @@ def publish(name, folder, entry, args):
         "bleu_signature": entry[beam_label]["bleu_signature"],
     }
     presets.update_metrics(name, metrics)
+    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
+
+
+def publish(name, folder, entry, beam_label):
+    """Record measured metrics in the preset, bundle the checkpoint with its card."""
+    from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
+    from keras_attn_zoo.model_card import write_cards
+
+    record(name, entry, beam_label)
     preset_file = ROOT / "keras_attn_zoo" / "presets" / f"{name}.toml"
     text = preset_file.read_text(encoding="utf-8")
     preset_file.write_text(text.replace(f'# checkpoint = "{name}"', f'checkpoint = "{name}"'), encoding="utf-8")

@@ -147,7 +147,7 @@ def test_predict_json_lines_with_attention(checkpoint, cached):
     records = [json.loads(line) for line in output_lines(result)]
     assert [r["input"] for r in records] == INPUTS
     assert records[1] == {
-        "input": "", "output": "", "score": None, "truncated": False,
+        "input": "", "output": "", "score": None, "truncated": False, "truncated_output": False,
         "source_tokens": [], "output_tokens": [], "attention": [],
     }  # fmt: skip
     for record in records[::2]:
@@ -157,7 +157,7 @@ def test_predict_json_lines_with_attention(checkpoint, cached):
         assert all(len(row) == len(record["source_tokens"]) for row in weights)
         assert all(abs(sum(row) - 1.0) < 1e-3 for row in weights)
     plain = [json.loads(line) for line in output_lines(invoke("predict", checkpoint, INPUTS[0], "--json"))]
-    assert set(plain[0]) == {"input", "output", "score", "truncated"}
+    assert set(plain[0]) == {"input", "output", "score", "truncated", "truncated_output"}
 
 
 def test_predict_plot_attention_writes_pngs(checkpoint, cached, tmp_path):
@@ -339,14 +339,50 @@ def test_evaluate_a_preset_uses_its_recipe(checkpoint, cached, loaded):
 
     preset = list_presets()[0]
     spec = load_recipe_file(Path(__file__).parents[1] / preset["recipe"])
-    data, settings = spec["data"], spec.get("evaluation", {})
+    data = spec["data"]
     if not Path(data["path"]).is_file():
         pytest.skip(f"the recipe's data file {data['path']} is not on this machine")
     loaded[preset["name"]] = keras_attn_zoo.from_pretrained(str(checkpoint))  # stands in for its weights
     report = json.loads(invoke("evaluate", preset["name"], "--limit", "2", "--json").stdout)
     assert Path(report["data"]) == Path(data["path"]) and report["split"] == data.get("test_split", "test")
-    assert report["beam_size"] == settings.get("beam_size", 5) and report["alpha"] == settings.get("alpha", 0.6)
     assert report["n"] == 2
+
+
+def test_predict_evaluate_and_export_default_to_the_models_search(checkpoint, cached, monkeypatch, tmp_path):
+    # The model's search_defaults (a preset's [evaluation]) are every command's defaults; a flag
+    # overrides one option and keeps the others.
+    from keras_attn_zoo import export
+
+    model = keras_attn_zoo.from_pretrained(str(checkpoint))
+    monkeypatch.setattr(model, "search_defaults", {"beam_size": 2, "alpha": 0.7})
+
+    def searched(*args):
+        model._search_functions.clear()
+        output_lines(invoke(*args))
+        return [dict(key[0]) for key in model._search_functions]
+
+    (options,) = searched("predict", checkpoint, "In the beginning")
+    assert options["beam_size"] == 2 and options["alpha"] == 0.7
+    (options,) = searched("predict", checkpoint, "In the beginning", "--alpha", "0.2")
+    assert options["beam_size"] == 2 and options["alpha"] == 0.2
+    (options,) = searched("evaluate", checkpoint, "--data", BIBLE, "--source", "en", "--target", "es", "--limit", "2")
+    assert options["beam_size"] == 2 and options["alpha"] == 0.7
+    report = json.loads(invoke("evaluate", checkpoint, "--data", BIBLE, "--source", "en", "--target", "es",
+                               "--limit", "2", "--beam", "1", "--json").stdout)
+    assert report["beam_size"] == 1 and report["alpha"] == 0.7
+    calls = []
+    monkeypatch.setattr(export, "export_saved_model", lambda m, d, **k: calls.append(m.search_options(**k)) or d)
+    output_lines(invoke("export", checkpoint, tmp_path / "served"))
+    assert calls[0]["beam_size"] == 2 and calls[0]["alpha"] == 0.7
+
+
+@pytest.mark.parametrize("beam", ["1", "2"])
+def test_predict_json_marks_outputs_cut_at_the_length_limit(checkpoint, cached, beam):
+    # --max-length 1 leaves room for the (forced) eos alone: the output is cut, not finished.
+    result = invoke("predict", checkpoint, "In the beginning", "--json", "--max-length", "1", "--beam", beam)
+    (line,) = output_lines(result)
+    record = json.loads(line)
+    assert record["output"] == "" and record["truncated_output"] is True
 
 
 def test_evaluate_progress_moves_per_batch(checkpoint, cached, monkeypatch):

@@ -18,6 +18,11 @@ CASES = [
     dict(attention="general", placement="bahdanau", bridge="copy"),
     dict(attention="dot", input_feeding=False, decoder_layers=3, cell="lstm"),
     dict(attention="bahdanau", placement="luong", input_feeding=False),
+    dict(attention="bahdanau", attention_units=5, normalize=True, coverage=True),
+    dict(attention="concat", attention_units=7, scale=True),
+    dict(attention="cosine"),
+    dict(attention="cosine", scale=False, scale_init=4.0),
+    dict(attention="general", scale=True, seed=3, search_defaults={"beam_size": 2}),
 ]
 
 
