@@ -9,7 +9,7 @@ finds a preset's test data the same way.
     [data]        path, source, target, train_split, dev_split, test_split, format, build
     [tokenizer]   vocab_size (or source_vocab_size / target_vocab_size), model_type
     [training]    TRAINING_DEFAULTS
-    [evaluation]  beam_size, alpha
+    [evaluation]  the model's default search (SEARCH_OPTIONS: beam_size, alpha, ...)
     [output]      dir
 
 Every key of every table is checked: a typo (`unitz = 16`) is an error naming the closest key,
@@ -34,12 +34,26 @@ TRAINING_DEFAULTS = {
     "time_budget_minutes": None,
     "max_train_examples": None,
 }
+# The options of `Seq2Seq.search_options` (tests check they are its SEARCH_DEFAULTS): an
+# [evaluation] table becomes the trained model's `search_defaults`.
+SEARCH_OPTIONS = (
+    "beam_size",
+    "alpha",
+    "beta",
+    "min_length",
+    "no_repeat_ngram_size",
+    "max_length",
+    "max_length_ratio",
+    "max_length_offset",
+    "ban_unk",
+    "stepwise_coverage",
+)
 TOP_LEVEL = ("name", "seed", "task")
 TABLE_KEYS = {
     "data": ("path", "source", "target", "train_split", "dev_split", "test_split", "format", "build"),
     "tokenizer": ("vocab_size", "source_vocab_size", "target_vocab_size", "model_type"),
     "training": tuple(TRAINING_DEFAULTS),
-    "evaluation": ("beam_size", "alpha"),
+    "evaluation": SEARCH_OPTIONS,
     "output": ("dir",),
 }
 SECTIONS = set(TOP_LEVEL) | {"recipe"} | set(TABLE_KEYS)

@@ -84,6 +84,13 @@ def test_a_table_that_nothing_reads_is_an_error(tmp_path):
         load_recipe_file(write(tmp_path, RECIPE + '[card]\nlicense = "mit"\n'))
 
 
+def test_evaluation_keys_are_the_search_options():
+    from keras_attn_zoo.models.seq2seq import SEARCH_DEFAULTS
+    from keras_attn_zoo.recipe_file import SEARCH_OPTIONS
+
+    assert set(SEARCH_OPTIONS) == set(SEARCH_DEFAULTS)
+
+
 def test_recipe_options_are_what_the_builder_takes():
     """RECIPE_OPTIONS is plain data (no Keras import to check a file); it must match the code."""
     from keras_attn_zoo.models.seq2seq import Seq2Seq
@@ -92,7 +99,8 @@ def test_recipe_options_are_what_the_builder_takes():
     builder = set(inspect.signature(get_recipe("translation")).parameters)
     model = set(inspect.signature(Seq2Seq.__init__).parameters)
     from_tokenizers = {"source_tokenizer", "target_tokenizer", "source_vocab_size", "target_vocab_size"}
-    set_by_recipe = {"placement"}  # translation() derives it from `attention` and refuses it
+    # translation() derives placement from `attention` and refuses it; search_defaults come from [evaluation].
+    set_by_recipe = {"placement", "search_defaults"}
     expected = (builder | model) - from_tokenizers - set_by_recipe - {"self", "kwargs", "model_options"}
     assert set(RECIPE_OPTIONS["translation"]) == expected
 
