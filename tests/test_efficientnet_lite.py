@@ -177,3 +177,17 @@ def test_docstring_example_runs():
 
     result = doctest.testmod(efficientnet_lite, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+@needs_weights
+def test_a_photo_loaded_at_the_edge_is_classified():
+    import matplotlib
+
+    from keras_attn_zoo.images import load_image
+
+    photo = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"  # 512x600, padded white
+    square, box = load_image(photo, size=224)
+    assert (box.height, box.width) == (224, 191)
+    model = efficientnet_lite0(include_top=True, weights="imagenet", input_shape=(224, 224, 3))
+    logits = np.asarray(model.predict(square[None].astype("float32"), verbose=0))[0]
+    assert logits.argmax() == 652  # military uniform
