@@ -39,7 +39,8 @@ round to round. The rate is target tokens (labels that are not padding) per seco
 
 Decoding (skip with `--skip-decoding`), random weights, the first batch's sources: greedy and beam 5
 with every output forced to `--decode-length` tokens. Ours: `model.generate` in its default mode
-(`jit_compile="auto"`) with `min_length = max_length - 1` (eos is forced at the last position);
+(`jit_compile="auto"`) with `min_length = max_length - 1` (eos is forced at the last position) and
+no source-length limit (`max_length_ratio=0`, `max_length_offset=max_length`);
 JoeyNMT: `joeynmt.search.search` with `min_output_length = max_output_length` (its command line
 does not pass `min_output_length` to the search). Sentences per second.
 
@@ -215,7 +216,12 @@ def ours_worker(args):
     def decode(request):
         source = data["source_0"]
         length = request["length"]
-        out = model.generate(source, beam_size=request["beam"], max_length=length, min_length=length - 1)
+        # Every output `length` tokens, eos included: no length limit from the source length
+        # (ratio 0, offset `length`), eos forbidden until the last position.
+        out = model.generate(
+            source, beam_size=request["beam"], max_length=length, min_length=length - 1,
+            max_length_ratio=0.0, max_length_offset=length,
+        )
         return {"lengths": sorted(set(int(v) for v in out["lengths"]))}
 
     _serve(
