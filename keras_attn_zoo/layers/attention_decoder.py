@@ -3,8 +3,6 @@ from keras import ops
 from keras.src.backend import get_keras_mask  # no public alias in Keras 3.15
 
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
-from keras_attn_zoo.layers.base_attention import project
-from keras_attn_zoo.layers.cell_update import cell_update, input_bias
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
 from keras_attn_zoo.layers.scan import scan
 
@@ -249,83 +247,38 @@ class AttentionDecoder(keras.layers.Layer):
         Returns `(output, new_state, weights)` with output (batch, output_units) and weights
         (batch, Tv). `memory` is the dict from `precompute_memory`.
         """
-        projected = self._project_inputs(inputs)
-        output, new_state, (weights, *readout_inputs) = self._recurrent_step(
-            projected, inputs, state, memory, training, dropout_masks
-        )
-        if output is None:  # the readout, which training runs over all steps at once after the loop
-            output = self._readout(*readout_inputs)
-        return output, new_state, weights
-
-    def _recurrent_step(self, projected, inputs, state, memory, training=False, dropout_masks=None):
-        """The part of a step that the recurrence needs, from `projected` = the embedded token's input projection.
-
-        Returns `(output or None, new_state, (weights, *readout inputs))`: in Bahdanau placement the
-        output feeds nothing back, so its readout is left to the caller (None) with what it reads.
-        """
         coverage = state.get("coverage")
         new_state = {}
         if self.attention is None:
-            cells, top = self._run_cells(projected, None, state["cells"], training, dropout_masks)
-            weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=top.dtype)
-            readout_inputs = (top,)
-            output = None
+            cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
+            output = self.readout(top)
+            weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=output.dtype)
         elif self.placement == "bahdanau":
             query = state["cells"][-1][0]
             context, weights = self.attention_layer.attend(
                 query, memory["keys"], memory["values"], memory["mask"], coverage
             )
-            cells, top = self._run_cells(projected, context, state["cells"], training, dropout_masks)
-            readout_inputs = (top, context, inputs)
-            output = None
+            cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
+            output = self.readout(ops.concatenate([top, context, inputs], -1))
         else:
-            feed = state["feed"] if self.input_feeding else None
-            cells, top = self._run_cells(projected, feed, state["cells"], training, dropout_masks)
+            cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
+            cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
             context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
-            readout_inputs = (context, top)
-            output = self._readout(*readout_inputs)
+            output = self.readout(ops.concatenate([context, top], -1))
             if self.input_feeding:
                 new_state["feed"] = output
         new_state["cells"] = cells
         if coverage is not None:
             new_state["coverage"] = coverage + weights
-        return output, new_state, (weights, *readout_inputs)
+        return output, new_state, weights
 
-    def _readout(self, *parts):
-        """tanh(W_o [parts] + b): the output vector, for one step (batch, ...) or all (batch, T, ...)."""
-        return self.readout(parts[0] if len(parts) == 1 else ops.concatenate(parts, -1))
-
-    def _project_inputs(self, inputs):
-        """inputs W_y + b: the part of the first cell's input projection that reads the embedded tokens.
-
-        Works on one step (batch, E) and on all steps at once (batch, T, E); the cell adds the
-        projection of the rest of its input (context or fed-back output) in `_run_cells`.
-        """
-        cell = self.cells[0]
-        kernel = ops.cast(cell.kernel[: inputs.shape[-1]], inputs.dtype)
-        projected = project(inputs, kernel)
-        bias = input_bias(cell)
-        return projected if bias is None else projected + ops.cast(bias, projected.dtype)
-
-    def _run_cells(self, projected, extra, cell_states, training=False, dropout_masks=None):
-        """The stacked cells; the first reads `projected` (see `_project_inputs`) plus `extra` W_e."""
+    def _run_cells(self, x, cell_states, training=False, dropout_masks=None):
         new_states = []
-        x = None
         for i, cell in enumerate(self.cells):
-            if i == 0:
-                x_proj = projected
-                if extra is not None:
-                    kernel = cell.kernel[cell.kernel.shape[0] - extra.shape[-1] :]
-                    x_proj = x_proj + ops.matmul(extra, ops.cast(kernel, extra.dtype))
-            else:
-                if dropout_masks is not None:
-                    x = x * dropout_masks[i - 1]
-                x_proj = ops.matmul(x, ops.cast(cell.kernel, x.dtype))
-                bias = input_bias(cell)
-                if bias is not None:
-                    x_proj = x_proj + ops.cast(bias, x_proj.dtype)
-            x, states = cell_update(cell, x_proj, list(cell_states[i]))
-            new_states.append(states)
+            if i > 0 and dropout_masks is not None:
+                x = x * dropout_masks[i - 1]
+            x, states = cell(x, list(cell_states[i]), training=training)
+            new_states.append(list(states))
         return new_states, x
 
     def _dropout_masks(self, batch, training):
@@ -360,44 +313,30 @@ class AttentionDecoder(keras.layers.Layer):
         state = self.get_initial_state(bundle, initial_state)
         x = self.input_dropout(inputs, training=training)
         masks = self._dropout_masks(ops.shape(x)[0], training)
-        # Work that no step's recurrence needs runs over all steps at once, outside the loop: the
-        # embedded tokens' part of the first cell's input projection before it, and (where the
-        # output feeds nothing back) the readout after it. Large products instead of one small
-        # product per step, forward and backward.
-        projected = ops.transpose(self._project_inputs(x), (1, 0, 2))
+        steps = ops.transpose(x, (1, 0, 2))
         if self.parallel:
-            def body(carry, projected_t):
-                cells, top = self._run_cells(projected_t, None, carry, training, masks)
+            def body(carry, x_t):
+                cells, top = self._run_cells(x_t, carry, training, masks)
                 return cells, top
 
-            _, tops = scan(body, state["cells"], projected)
+            _, tops = scan(body, state["cells"], steps)
             tops = ops.transpose(tops, (1, 0, 2))
             if self.attention is None:
-                outputs = self._readout(tops)
+                outputs = self.readout(tops)
                 alignments = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[1:2], dtype=outputs.dtype)
             else:
                 context, alignments = self.attention_layer.attend(
                     tops, bundle["keys"], bundle["values"], bundle["mask"]
                 )
-                outputs = self._readout(context, tops)
-        elif self.placement == "luong":
-            def body(carry, projected_t):
-                output, new_state, (weights, *_) = self._recurrent_step(projected_t, None, carry, bundle, training, masks)
+                outputs = self.readout(ops.concatenate([context, tops], -1))
+        else:
+            def body(carry, x_t):
+                output, new_state, weights = self.step(x_t, carry, bundle, training, masks)
                 return new_state, (output, weights)
 
-            _, (outputs, alignments) = scan(body, state, projected)
+            _, (outputs, alignments) = scan(body, state, steps)
             outputs = ops.transpose(outputs, (1, 0, 2))
             alignments = ops.transpose(alignments, (1, 0, 2))
-        else:
-            def body(carry, projected_t):
-                _, new_state, (weights, top, context, _) = self._recurrent_step(
-                    projected_t, None, carry, bundle, training, masks
-                )
-                return new_state, (top, context, weights)
-
-            _, (tops, contexts, alignments) = scan(body, state, projected)
-            tops, contexts, alignments = (ops.transpose(t, (1, 0, 2)) for t in (tops, contexts, alignments))
-            outputs = self._readout(tops, contexts, x)
         outputs = self.output_dropout(outputs, training=training)
         if not return_alignments:
             return outputs
