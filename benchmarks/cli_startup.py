@@ -36,7 +36,7 @@ def main():
     attn_zoo = shutil.which("attn-zoo", path=os.path.dirname(sys.executable)) or shutil.which("attn-zoo")
     if attn_zoo is None:
         raise SystemExit("attn-zoo is not installed in this environment (pip install .)")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     commands = {
         "import_tensorflow": [sys.executable, "-c", "import tensorflow"],
         "predict": [attn_zoo, "predict", args.model, SENTENCE],

@@ -34,7 +34,9 @@ import os
 import statistics
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from keras_attn_zoo.native_logs import quiet_import  # noqa: E402
+
+quiet_import("keras")  # TensorFlow's load-time log lines silenced; oneDNN stays on
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -261,6 +261,7 @@ def make_dataset(
     shuffle=True,
     seed=0,
     bucket_boundaries=None,
+    length_multiples=None,
 ):
     """Builds a `tf.data.Dataset` of padded teacher-forcing batches from text pairs.
 
@@ -276,6 +277,9 @@ def make_dataset(
         seed: shuffling seed.
         bucket_boundaries: target-length boundaries for `bucket_by_sequence_length`; None uses
             `DEFAULT_BUCKET_BOUNDARIES`, an empty sequence (or False) disables bucketing.
+        length_multiples: optional `(source, target)`: each batch is padded further, to lengths
+            that are multiples of these (see `bounded_length`), so a backend that compiles per
+            input shape (JAX) sees a few shapes instead of one per batch. None: no further padding.
 
     Returns:
         a dataset of `({"source_ids": (B, Ts), "target_ids": (B, Tt)}, labels (B, Tt))`, all int32,
@@ -326,7 +330,31 @@ def make_dataset(
         )
     else:
         ds = ds.padded_batch(batch_size)
+    if length_multiples:
+        source_multiple, target_multiple = (int(m) for m in length_multiples)
+
+        def pad(ids, multiple):
+            return tf.pad(ids, [[0, 0], [0, -tf.shape(ids)[1] % multiple]])
+
+        def pad_batch(features, labels):
+            target_ids = pad(features["target_ids"], target_multiple)
+            return {"source_ids": pad(features["source_ids"], source_multiple), "target_ids": target_ids}, pad(
+                labels, target_multiple
+            )
+
+        ds = ds.map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def bounded_length(length, multiple):
+    """`length` rounded up to a multiple of `multiple` (unchanged for `multiple` 0 or None).
+
+    Backends that compile one program per input shape (JAX, XLA) see few shapes when batches are
+    padded to such lengths; padding is masked, so it changes no loss or gradient.
+    """
+    if not multiple:
+        return length
+    return -(-length // multiple) * multiple
 
 
 def _check_int(name, value, least, optional=True):

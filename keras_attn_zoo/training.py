@@ -32,6 +32,19 @@ from keras_attn_zoo.recipe_file import (  # noqa: F401 (TRAINING_DEFAULTS, load_
 
 logger = logging.getLogger("keras_attn_zoo")
 
+def length_multiples(backend=None):
+    """`(source, target)`: batch lengths are padded up to multiples of these on backends that compile per shape.
+
+    JAX compiles the training step once per input shape (tens of seconds for a translation model
+    on 2 CPU cores); batches padded only to their longest pair bring a new shape for most batches
+    of the first epoch (the JAX backend trained about 7x slower than TensorFlow that way). Padded
+    to multiples of 16 source and 8 target tokens, the length-bucketed Bible batches take about 20
+    shapes, each compiled once per run. TensorFlow runs one graph for every shape: None, no
+    padding beyond the longest pair.
+    """
+    return (16, 8) if (backend or keras.backend.backend()) == "jax" else None
+
+
 def _read_split(data, split):
     from keras_attn_zoo.data import read_pairs
 
@@ -98,7 +111,11 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     dev_sources, dev_targets = _read_split(data, data.get("dev_split", "dev"))
     source_tokenizer, target_tokenizer = _tokenizers(spec, run_dir, train_sources, train_targets)
 
-    lengths = dict(max_source_length=hp["max_source_length"], max_target_length=hp["max_target_length"])
+    lengths = dict(
+        max_source_length=hp["max_source_length"],
+        max_target_length=hp["max_target_length"],
+        length_multiples=length_multiples(),
+    )
     train_data = make_dataset(
         train_sources, train_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], seed=seed, **lengths
     )

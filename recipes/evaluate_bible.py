@@ -20,8 +20,9 @@ import os
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+from keras_attn_zoo.native_logs import quiet_import  # noqa: E402
+
+quiet_import("tensorflow")  # its load-time log lines silenced; oneDNN stays on
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("bible_en_es_bahdanau", "bible_en_es_luong", "bible_en_es_seq2seq")

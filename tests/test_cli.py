@@ -23,7 +23,7 @@ from keras_attn_zoo.cli import cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
 BIBLE = FIXTURES / "bible_en_es_tiny.tsv"
-ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
 ATTN_ZOO = Path(sys.executable).with_name("attn-zoo")
 INPUTS = ["In the beginning God created the heavens and the earth.", "", "God said, let there be light."]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

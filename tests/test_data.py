@@ -217,6 +217,19 @@ def test_bucketing_groups_by_target_length_and_keeps_every_pair(pairs, tokenizer
     assert len(batches) > len(en) // 4  # bucketing made more (smaller) batches than plain batching would
 
 
+def test_length_multiples_pad_batches_to_few_shapes_and_change_no_pair(pairs, tokenizers):
+    (en, es), (src_tok, tgt_tok) = pairs, tokenizers
+    plain = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False))
+    padded = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False, length_multiples=(16, 8)))
+    assert len(padded) == len(plain)
+    for (src, tgt, lab), (psrc, ptgt, plab) in zip(plain, padded):
+        assert psrc.shape[1] % 16 == 0 and ptgt.shape[1] % 8 == 0 and ptgt.shape == plab.shape
+        assert psrc.shape[1] - src.shape[1] < 16 and ptgt.shape[1] - tgt.shape[1] < 8
+        assert _rows(psrc) == _rows(src) and _rows(ptgt) == _rows(tgt) and _rows(plab) == _rows(lab)
+        assert not psrc[:, src.shape[1]:].any() and not plab[:, lab.shape[1]:].any()
+    assert len({(b[0].shape[1], b[1].shape[1]) for b in padded}) < len({(b[0].shape[1], b[1].shape[1]) for b in plain})
+
+
 def test_default_bucketing_is_on(pairs, tokenizers):
     (en, es), (src_tok, tgt_tok) = pairs, tokenizers
     assert DEFAULT_BUCKET_BOUNDARIES == (8, 16, 24, 32, 48, 64, 96)

@@ -91,7 +91,7 @@ def served(model, texts, tmp_path_factory):
         "greedy": str(export_saved_model(model, root / "greedy")),
         "beam": str(export_saved_model(model, root / "beam", beam_size=3, **BEAM_OPTIONS)),
     }
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_ENABLE_ONEDNN_OPTS="0")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
         [sys.executable, "-c", LOADER],
         input=json.dumps({"directories": directories, "texts": texts}),
