@@ -102,3 +102,26 @@ def test_every_decoder_layer_starts_from_the_top_encoder_layer(cell):
             expected = np.tanh(ops.convert_to_numpy(joined[j]) @ ops.convert_to_numpy(bridge.kernel)
                                + ops.convert_to_numpy(bridge.bias))
             np.testing.assert_allclose(ops.convert_to_numpy(state["cells"][i][j]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_default_compile_counts_only_real_target_tokens():
+    model = small()
+    model.compile()
+    assert isinstance(model.optimizer, keras.optimizers.Adam) and model.optimizer.clipnorm == 1.0
+    source = np.array([[5, 6, 7, 0], [8, 9, 0, 0]], "int32")
+    target = np.array([[1, 5, 6, 0], [1, 7, 0, 0]], "int32")
+    inputs = {"source_ids": source, "target_ids": target}
+    predicted = np.argmax(ops.convert_to_numpy(model(inputs)), -1)
+    real = target != 0
+    # Labels that agree with the model on 4 of the 5 real steps, and disagree on every padded one.
+    labels = np.where(real, predicted, (predicted + 1) % 30).astype("int32")
+    labels[0, 0] = (predicted[0, 0] + 1) % 30 or 4
+    labels[~real] = 0
+    result = model.evaluate(inputs, labels, verbose=0, return_dict=True)
+    assert result["accuracy"] == pytest.approx(0.8)
+    logits = ops.convert_to_numpy(model(inputs))
+    log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+    token_loss = -np.take_along_axis(log_probs, labels[..., None], -1)[..., 0]
+    assert result["loss"] == pytest.approx(token_loss[real].mean(), rel=1e-4)
+    history = model.fit(inputs, labels, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0]) and "accuracy" in history.history

@@ -159,6 +159,26 @@ class Seq2Seq(keras.Model):
         self.target_tokenizer = None
         self._search_functions = {}
 
+    # -- Training defaults ----------------------------------------------------------------------
+    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
+        """`keras.Model.compile` with defaults that fit the model (keras-hub's `Task.compile` style).
+
+        Args:
+            optimizer: "auto" is Adam (learning rate 1e-3, each gradient clipped to norm 1).
+            loss: "auto" is the cross-entropy of the logits over the real target tokens:
+                `SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)` (0 is padding).
+            metrics: "auto" is token accuracy; padded steps do not count (the logits carry the
+                target mask, which Keras applies to losses and metrics).
+            **kwargs: any other `keras.Model.compile` argument.
+        """
+        if optimizer == "auto":
+            optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
+        if loss == "auto":
+            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
+        if metrics == "auto":
+            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
     # -- Pieces shared by the training graph and generation --------------------------------------
     def _encode(self, source_ids, training=None):
         source_mask = ops.not_equal(source_ids, PAD_ID)
