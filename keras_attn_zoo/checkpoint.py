@@ -38,6 +38,10 @@ from keras_attn_zoo.errors import CheckpointError
 from keras_attn_zoo.staging import staged_folder
 
 FORMAT = "keras-attn-zoo/1"
+# In config.json for people who find the folder first: Keras' own loader, when keras_attn_zoo is
+# not imported, fails with "Could not locate class 'Seq2Seq'" and prints the whole config, this line
+# included, so its one error line says how to load the model.
+LOAD_WITH = "pip install keras-attn-zoo; then keras_attn_zoo.from_pretrained(...), or import keras_attn_zoo before keras.saving.load_model(...)"
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.h5"
 METADATA_FILE = "metadata.json"
@@ -79,6 +83,7 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
             "class": type(model).__name__,
             "task": task,
             "recipe": recipe,
+            "load_with": LOAD_WITH,
             **_keras_keys(model),
             "config": model.get_config(),
         }

@@ -198,6 +198,21 @@ def test_keras_load_model_reads_a_checkpoint_folder(tiny):
     assert [p.text for p in loaded.predict_texts(SENTENCES)] == expected
 
 
+def test_keras_load_model_without_the_package_imported_names_the_zoo_loader(tiny):
+    # A Keras user who has not imported keras_attn_zoo gets Keras' "Could not locate class" error,
+    # which prints the config: its `load_with` line says how to load the folder.
+    import subprocess
+    import sys
+
+    _, folder, _ = tiny
+    code = "import keras, sys; keras.saving.load_model(sys.argv[1])"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
+    result = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True, env=env)
+    assert result.returncode != 0
+    (error,) = [line for line in result.stderr.splitlines() if line.startswith("TypeError")]
+    assert "Could not locate class 'Seq2Seq'" in error and "keras_attn_zoo.from_pretrained" in error
+
+
 def test_keras_load_model_reads_a_repository_made_by_push(tiny, hub, hub_cache, hub_repo_id):
     import keras
 
