@@ -185,7 +185,8 @@ def read_captions(
         raise DataError(f"{path}: no image left with a non-empty caption{first} "
                         f"(images resolved against {base}; pass images_dir= if they are elsewhere).")
     if skipped:
-        warnings.warn(f"{path}: skipped {len(skipped)} image(s) or caption(s); the first: {skipped[0]} "
+        first = str(skipped[0]).removeprefix(f"{path}: ")
+        warnings.warn(f"{path}: skipped {len(skipped)} image(s) or caption(s); the first: {first} "
                       "(all are in Captions.skipped).", stacklevel=2)
     return Captions(items, skipped)
 
