@@ -186,8 +186,13 @@ def test_malformed_coco_files(tmp_path):
     _raises_one_line(r"list\.json: expected a COCO captions object with lists 'images' and 'annotations'", not_coco)
     fields = tmp_path / "fields.json"
     fields.write_text('{"images": [{"id": 1, "file_name": "red.png"}], "annotations": '
-                      '[{"image_id": 1, "caption": "ok"}, {"image_id": 1, "text": "no caption key"}]}', encoding="utf-8")
+                      '[{"image_id": 1, "caption": "ok"}, {"image_id": 1, "text": "no caption key"}]}',
+                      encoding="utf-8")
     _raises_one_line(r"fields\.json: 1 malformed annotation\(s\) at annotations\[1\]", fields, images_dir=IMAGES)
+    twice = tmp_path / "twice.json"
+    twice.write_text('{"images": [{"id": 1, "file_name": "red.png"}, {"id": 1, "file_name": "blue.png"}], '
+                     '"annotations": [{"image_id": 1, "caption": "Red or blue?"}]}', encoding="utf-8")
+    _raises_one_line(r"twice\.json: 1 image\(s\) at images\[1\] repeat an earlier 'id'", twice, images_dir=IMAGES)
     _raises_one_line(r"Received split='train', but a COCO captions file holds one split",
                      CAPTIONS / "coco_captions.json", split="train")
 
