@@ -12,20 +12,16 @@ shuffles, buckets by target length and pads with 0 (the pad id) every epoch:
 with `target_ids = [bos] + y` and `labels = y + [eos]` (teacher forcing; the model learns to emit eos).
 """
 
-import csv
-import gzip
-import json
 import warnings
-import zlib
 from pathlib import Path
 
+from keras_attn_zoo import record_files
 from keras_attn_zoo.errors import DataError
 
 FORMATS = ("tsv", "csv", "jsonl", "anki")
 _SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "anki"}
 _FORMAT_ALIASES = {"txt": "anki", "ndjson": "jsonl"}
 DEFAULT_BUCKET_BOUNDARIES = (8, 16, 24, 32, 48, 64, 96)
-_MAX_LISTED = 5
 
 
 # --------------------------------------------------------------------------------------------
@@ -55,14 +51,14 @@ def read_pairs(path, source, target, split=None, format=None):
             rows (their line numbers are listed), or nothing left after filtering.
     """
     path = Path(path)
-    fmt = _resolve_format(path, format)
-    lines = _read_lines(path)
+    fmt = record_files.resolve_format(path, format, FORMATS, _SUFFIXES, _FORMAT_ALIASES)
+    lines = record_files.read_lines(path, expected="a header row and pairs of texts")
     if fmt == "jsonl":
-        records, columns = _parse_jsonl(path, lines)
+        records, columns = record_files.parse_jsonl(path, lines)
     elif fmt == "anki":
         records, columns = _parse_anki(path, lines)
     else:
-        records, columns = _parse_delimited(path, lines, fmt)
+        records, columns = record_files.parse_delimited(path, lines, fmt, expected="pairs of texts")
 
     if fmt == "anki":
         src_key = source if isinstance(source, int) else 0
@@ -73,10 +69,10 @@ def read_pairs(path, source, target, split=None, format=None):
         if split is not None:
             raise DataError(f"{path}: Received split={split!r}, but Anki .txt files have no split column.")
     else:
-        src_key = _column(path, source, columns)
-        tgt_key = _column(path, target, columns)
+        src_key = record_files.column(path, source, columns)
+        tgt_key = record_files.column(path, target, columns)
         if split is not None:
-            split_key = _column(path, "split", columns, purpose=f" (needed by split={split!r})")
+            split_key = record_files.column(path, "split", columns, purpose=f" (needed by split={split!r})")
             present = sorted({str(rec.get(split_key, "")).strip() for _, rec in records})
             records = [(n, rec) for n, rec in records if str(rec.get(split_key, "")).strip() == split]
             if not records:
@@ -84,7 +80,7 @@ def read_pairs(path, source, target, split=None, format=None):
 
     sources, targets, empty = [], [], []
     for lineno, rec in records:
-        src, tgt = _text(rec.get(src_key)), _text(rec.get(tgt_key))
+        src, tgt = record_files.text(rec.get(src_key)), record_files.text(rec.get(tgt_key))
         if src and tgt:
             sources.append(src)
             targets.append(tgt)
@@ -92,117 +88,13 @@ def read_pairs(path, source, target, split=None, format=None):
             empty.append(lineno)
     if empty:
         warnings.warn(
-            f"{path}: skipped {len(empty)} pair(s) with an empty source or target, at line(s) {_list_lines(empty)}.",
+            f"{path}: skipped {len(empty)} pair(s) with an empty source or target, "
+            f"at line(s) {record_files.list_lines(empty)}.",
             stacklevel=2,
         )
     if not sources:
         raise DataError(f"{path}: no pair with both source and target non-empty; expected at least one.")
     return sources, targets
-
-
-def _resolve_format(path, format):
-    if format is not None:
-        fmt = _FORMAT_ALIASES.get(format, format)
-        if fmt not in FORMATS:
-            raise ValueError(f"Received: format={format!r}; expected one of {', '.join(map(repr, FORMATS))}.")
-        return fmt
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] == ".gz":
-        suffixes = suffixes[:-1]
-    fmt = _SUFFIXES.get(suffixes[-1] if suffixes else "")
-    if fmt is None:
-        raise DataError(
-            f"{path}: cannot tell the format from the name; expected .tsv, .csv, .jsonl or .txt "
-            f"(optionally .gz), or pass format= one of {', '.join(FORMATS)}."
-        )
-    return fmt
-
-
-def _read_lines(path):
-    """Returns [(line_number, text)] without line ends; checks the file exists, gunzips, decodes UTF-8."""
-    if not path.exists():
-        raise DataError(f"{path}: no such file.")
-    if not path.is_file():
-        raise DataError(f"{path}: not a file; expected a data file.")
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    lines = []
-    try:
-        with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
-            for number, raw in enumerate(f, start=1):
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    bad = raw[error.start : error.start + 1].hex()
-                    raise DataError(
-                        f"{path}:{number}: byte 0x{bad} at column {error.start + 1} is not UTF-8; expected UTF-8 text."
-                    ) from None
-                if number == 1:
-                    text = text.removeprefix("\ufeff")
-                lines.append((number, text.rstrip("\r\n")))
-    except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path}: cannot be read as {'gzip' if gzipped else 'a file'} ({error}).") from None
-    if not any(text.strip() for _, text in lines):
-        raise DataError(f"{path}: file is empty; expected a header row and pairs of texts.")
-    return lines
-
-
-def _parse_delimited(path, lines, fmt):
-    """TSV (plain tab split, no quoting) or CSV (RFC 4180 quoting) with a header row."""
-    nonblank = [(n, t) for n, t in lines if t.strip()]
-    if fmt == "tsv":
-        rows = [(n, t.split("\t")) for n, t in nonblank]
-        what = "tab-separated"
-    else:
-        rows = []
-        reader = csv.reader(t + "\n" for _, t in lines)
-        start = 1
-        try:
-            for fields in reader:
-                if fields:
-                    rows.append((lines[start - 1][0], fields))
-                start = reader.line_num + 1
-        except csv.Error as error:
-            raise DataError(f"{path}:{reader.line_num}: malformed CSV ({error}).") from None
-        what = "comma-separated"
-    (header_line, header), body = rows[0], rows[1:]
-    header = [h.strip() for h in header]
-    if not body:
-        raise DataError(f"{path}: has a header (line {header_line}) but no rows; expected pairs of texts.")
-    bad = [n for n, fields in body if len(fields) != len(header)]
-    if bad:
-        first = next(len(f) for n, f in body if n == bad[0])
-        raise DataError(
-            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected {len(header)} "
-            f"{what} fields as in the header, got {first} at line {bad[0]}."
-        )
-    records = [(n, dict(zip(header, fields))) for n, fields in body]
-    return records, header
-
-
-def _parse_jsonl(path, lines):
-    records, bad, reasons, columns = [], [], [], {}
-    for number, text in lines:
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as error:
-            bad.append(number)
-            reasons.append(f"bad JSON: {error.msg}")
-            continue
-        if not isinstance(obj, dict):
-            bad.append(number)
-            reasons.append(f"a JSON {type(obj).__name__}, not an object")
-            continue
-        columns.update(dict.fromkeys(obj))
-        records.append((number, obj))
-    if bad:
-        raise DataError(
-            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected one JSON object "
-            f"per line ({reasons[0]} at line {bad[0]})."
-        )
-    return records, list(columns)
 
 
 def _parse_anki(path, lines):
@@ -217,33 +109,10 @@ def _parse_anki(path, lines):
             bad.append(number)
     if bad:
         raise DataError(
-            f"{path}: {len(bad)} malformed row(s) at line(s) {_list_lines(bad)}; expected "
+            f"{path}: {len(bad)} malformed row(s) at line(s) {record_files.list_lines(bad)}; expected "
             f"source<TAB>target[<TAB>attribution]."
         )
     return records, [0, 1]
-
-
-def _column(path, name, columns, purpose=""):
-    if isinstance(name, int) and not isinstance(name, bool):
-        if not 0 <= name < len(columns):
-            raise DataError(f"{path}: Received column index {name}; the file has {len(columns)} columns.")
-        return columns[name]
-    if name not in columns:
-        raise DataError(f"{path}: no column {name!r}{purpose}; columns present: {', '.join(map(str, columns))}.")
-    return name
-
-
-def _text(value):
-    if value is None:
-        return ""
-    if isinstance(value, (dict, list)):
-        value = json.dumps(value, ensure_ascii=False)
-    return str(value).strip()
-
-
-def _list_lines(numbers):
-    shown = ", ".join(str(n) for n in numbers[:_MAX_LISTED])
-    return shown + (f" and {len(numbers) - _MAX_LISTED} more" if len(numbers) > _MAX_LISTED else "")
 
 
 # --------------------------------------------------------------------------------------------
