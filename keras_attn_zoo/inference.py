@@ -106,16 +106,16 @@ def predict_texts(
         for row, j in enumerate(chunk):
             length = int(out["lengths"][row])
             ids = [int(i) for i in out["token_ids"][row][:length]]
-            ended = not bool(out["truncated"][row])
+            truncated_output = bool(out["truncated"][row])
             prediction = results[todo[j]]
             prediction.text = target_tokenizer.decode([ids])[0]
             prediction.score = float(out["scores"][row])
             prediction.token_ids = ids
             prediction.truncated = cut[j]
-            prediction.truncated_output = not ended
-            if return_attention:
-                steps = length + (1 if ended else 0)
-                prediction.tokens = target_tokenizer.id_to_piece(ids) + (["</s>"] if ended else [])
+            prediction.truncated_output = truncated_output
+            if return_attention:  # an output the model ended also shows its eos step
+                steps = length + (0 if truncated_output else 1)
+                prediction.tokens = target_tokenizer.id_to_piece(ids) + ([] if truncated_output else ["</s>"])
                 prediction.source_tokens = model.source_tokenizer.id_to_piece(source_ids[j])
                 prediction.attention = np.asarray(out["weights"][row][:steps, : len(source_ids[j])])
         if progress is not None:

@@ -125,8 +125,15 @@ def tune_alpha(model, name, sources, references, args):
 
 def record(name, entry, beam_label):
     """Record measured metrics in the preset and regenerate the model cards."""
-    from keras_attn_zoo import presets
     from keras_attn_zoo.model_card import write_cards
+
+    record_metrics(name, entry, beam_label)
+    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
+
+
+def record_metrics(name, entry, beam_label):
+    """Write the measured metrics into the preset's [metrics] table."""
+    from keras_attn_zoo import presets
 
     metrics = {
         "split": "test",
@@ -139,7 +146,6 @@ def record(name, entry, beam_label):
         "bleu_signature": entry[beam_label]["bleu_signature"],
     }
     presets.update_metrics(name, metrics)
-    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
 
 
 def publish(name, folder, entry, beam_label):
@@ -147,7 +153,7 @@ def publish(name, folder, entry, beam_label):
     from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
     from keras_attn_zoo.model_card import write_cards
 
-    record(name, entry, beam_label)
+    record_metrics(name, entry, beam_label)
     preset_file = ROOT / "keras_attn_zoo" / "presets" / f"{name}.toml"
     text = preset_file.read_text(encoding="utf-8")
     preset_file.write_text(text.replace(f'# checkpoint = "{name}"', f'checkpoint = "{name}"'), encoding="utf-8")
