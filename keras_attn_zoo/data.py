@@ -28,7 +28,7 @@ DEFAULT_BUCKET_BOUNDARIES = (8, 16, 24, 32, 48, 64, 96)
 # Reading files.
 
 
-def read_pairs(path, source, target, split=None, format=None):
+def read_pairs(path, source, target, split=None, format=None, prefix=None):
     """Reads (source, target) text pairs from a local file.
 
     Args:
@@ -41,6 +41,9 @@ def read_pairs(path, source, target, split=None, format=None):
         split: keep only rows whose `split` column equals this (e.g. "train"); the file must have
             a `split` column.
         format: "tsv", "csv", "jsonl" or "anki"; by default taken from the file name.
+        prefix: optional column put before each source as "PREFIX: SOURCE" (a short field the
+            output depends on, e.g. a Debian package name before its description); an empty
+            prefix leaves the source as it is.
 
     Returns:
         `(sources, targets)`: two lists of stripped strings of equal length. Pairs with an empty
@@ -60,7 +63,10 @@ def read_pairs(path, source, target, split=None, format=None):
     else:
         records, columns = record_files.parse_delimited(path, lines, fmt, expected="pairs of texts")
 
+    prefix_key = None
     if fmt == "anki":
+        if prefix is not None:
+            raise DataError(f"{path}: Received prefix={prefix!r}, but Anki .txt files hold only source and target.")
         src_key = source if isinstance(source, int) else 0
         tgt_key = target if isinstance(target, int) else 1
         for key in (src_key, tgt_key):
@@ -71,6 +77,7 @@ def read_pairs(path, source, target, split=None, format=None):
     else:
         src_key = record_files.column(path, source, columns)
         tgt_key = record_files.column(path, target, columns)
+        prefix_key = None if prefix is None else record_files.column(path, prefix, columns, purpose=" (the prefix)")
         if split is not None:
             split_key = record_files.column(path, "split", columns, purpose=f" (needed by split={split!r})")
             present = sorted({str(rec.get(split_key, "")).strip() for _, rec in records})
@@ -81,6 +88,9 @@ def read_pairs(path, source, target, split=None, format=None):
     sources, targets, empty = [], [], []
     for lineno, rec in records:
         src, tgt = record_files.text(rec.get(src_key)), record_files.text(rec.get(tgt_key))
+        head = record_files.text(rec.get(prefix_key)) if prefix_key is not None else ""
+        if src and head:
+            src = f"{head}: {src}"
         if src and tgt:
             sources.append(src)
             targets.append(tgt)
@@ -131,6 +141,7 @@ def make_dataset(
     seed=0,
     bucket_boundaries=None,
     length_multiples=None,
+    bucket_by="target",
 ):
     """Builds a `tf.data.Dataset` of padded teacher-forcing batches from text pairs.
 
@@ -146,6 +157,8 @@ def make_dataset(
         seed: shuffling seed.
         bucket_boundaries: target-length boundaries for `bucket_by_sequence_length`; None uses
             `DEFAULT_BUCKET_BOUNDARIES`, an empty sequence (or False) disables bucketing.
+        bucket_by: "target" (translation: pairs of similar target length) or "source"
+            (summarization: long sources, short targets; padding the sources is what costs).
         length_multiples: optional `(source, target)`: each batch is padded further, to lengths
             that are multiples of these (see `bounded_length`), so a backend that compiles per
             input shape (JAX) sees a few shapes instead of one per batch. None: no further padding.
@@ -188,12 +201,19 @@ def make_dataset(
 
     if bucket_boundaries is None:
         bucket_boundaries = DEFAULT_BUCKET_BOUNDARIES
+    if bucket_by not in ("target", "source"):
+        raise ValueError(f"Received: bucket_by={bucket_by!r}; expected 'target' or 'source'.")
     boundaries = sorted({int(b) for b in (bucket_boundaries or ()) if int(b) > 1})
-    if max_target_length is not None:
-        boundaries = [b for b in boundaries if b <= max_target_length]
+    longest = max_target_length if bucket_by == "target" else max_source_length
+    if longest is not None:
+        boundaries = [b for b in boundaries if b <= longest]
+
+    def length(features, labels):
+        return tf.shape(labels if bucket_by == "target" else features["source_ids"])[0]
+
     if boundaries:
         ds = ds.bucket_by_sequence_length(
-            element_length_func=lambda features, labels: tf.shape(labels)[0],
+            element_length_func=length,
             bucket_boundaries=boundaries,
             bucket_batch_sizes=[batch_size] * (len(boundaries) + 1),
         )

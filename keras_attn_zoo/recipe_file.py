@@ -6,8 +6,8 @@ finds a preset's test data the same way.
 
     name = "bible_en_es_bahdanau"      seed = 1                     task = "translation"
     [recipe]      name = "translation", then the recipe's options (registry.RECIPE_OPTIONS)
-    [data]        path, source, target, train_split, dev_split, test_split, format, build
-    [tokenizer]   vocab_size (or source_vocab_size / target_vocab_size), model_type
+    [data]        path, source, target, prefix, train_split, dev_split, test_split, format, build
+    [tokenizer]   vocab_size (or source_vocab_size / target_vocab_size), model_type, shared
     [training]    TRAINING_DEFAULTS
     [evaluation]  the model's default search (SEARCH_OPTIONS: beam_size, alpha, ...)
     [output]      dir
@@ -33,6 +33,8 @@ TRAINING_DEFAULTS = {
     "max_target_length": 120,
     "time_budget_minutes": None,
     "max_train_examples": None,
+    "bucket_by": "target",
+    "init_from": None,
 }
 # The options of `Seq2Seq.search_options` (tests check they are its SEARCH_DEFAULTS): an
 # [evaluation] table becomes the trained model's `search_defaults`.
@@ -50,8 +52,8 @@ SEARCH_OPTIONS = (
 )
 TOP_LEVEL = ("name", "seed", "task")
 TABLE_KEYS = {
-    "data": ("path", "source", "target", "train_split", "dev_split", "test_split", "format", "build"),
-    "tokenizer": ("vocab_size", "source_vocab_size", "target_vocab_size", "model_type"),
+    "data": ("path", "source", "target", "prefix", "train_split", "dev_split", "test_split", "format", "build"),
+    "tokenizer": ("vocab_size", "source_vocab_size", "target_vocab_size", "model_type", "shared"),
     "training": tuple(TRAINING_DEFAULTS),
     "evaluation": SEARCH_OPTIONS,
     "output": ("dir",),

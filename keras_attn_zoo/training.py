@@ -48,7 +48,9 @@ def length_multiples(backend=None):
 def _read_split(data, split):
     from keras_attn_zoo.data import read_pairs
 
-    return read_pairs(data["path"], data["source"], data["target"], split=split, format=data.get("format"))
+    return read_pairs(
+        data["path"], data["source"], data["target"], split=split, format=data.get("format"), prefix=data.get("prefix")
+    )
 
 
 def _tokenizers(spec, run_dir, sources, targets):
@@ -57,9 +59,23 @@ def _tokenizers(spec, run_dir, sources, targets):
     folder = run_dir / "tokenizers"
     paths = folder / "source.spm.model", folder / "target.spm.model"
     if all(p.exists() for p in paths):
+        if spec.get("tokenizer", {}).get("shared"):
+            tokenizer = SubwordTokenizer.load(paths[0])
+            return tokenizer, tokenizer
         return tuple(SubwordTokenizer.load(p) for p in paths)
     options = spec.get("tokenizer", {})
     folder.mkdir(parents=True, exist_ok=True)
+    if options.get("shared"):  # one vocabulary for both sides (summarization), saved under both names
+        logger.info("Training one shared tokenizer on %d source and target texts", len(sources) + len(targets))
+        tokenizer = SubwordTokenizer.train(
+            list(sources) + list(targets),
+            vocab_size=options.get("vocab_size", 4000),
+            model_type=options.get("model_type", "unigram"),
+            seed=spec.get("seed", 0),
+        )
+        for path in paths:
+            tokenizer.save(path)
+        return tokenizer, tokenizer
     tokenizers = []
     for texts, key, path in ((sources, "source", paths[0]), (targets, "target", paths[1])):
         logger.info("Training the %s tokenizer on %d texts", key, len(texts))
@@ -109,12 +125,15 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     if hp["max_train_examples"]:
         train_sources, train_targets = train_sources[: hp["max_train_examples"]], train_targets[: hp["max_train_examples"]]
     dev_sources, dev_targets = _read_split(data, data.get("dev_split", "dev"))
+    if hp["init_from"]:  # a fine-tune reads text with the vocabulary its weights were trained on
+        _copy_tokenizers(_checkpoint_folder(hp["init_from"]), run_dir / "tokenizers")
     source_tokenizer, target_tokenizer = _tokenizers(spec, run_dir, train_sources, train_targets)
 
     lengths = dict(
         max_source_length=hp["max_source_length"],
         max_target_length=hp["max_target_length"],
         length_multiples=length_multiples(),
+        bucket_by=hp["bucket_by"],
     )
     train_data = make_dataset(
         train_sources, train_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], seed=seed, **lengths
@@ -132,6 +151,13 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         model = builder(source_tokenizer, target_tokenizer, **recipe_options)
         # The model's own loss (masked cross-entropy) and metric (token accuracy).
         model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"], clipnorm=hp["clipnorm"]))
+    init = None
+    if hp["init_from"] and not saved_state(run_dir):
+        init = initialize_from(model, hp["init_from"])
+    elif hp["init_from"]:
+        init = json.loads((run_dir / "init_from.json").read_text())
+    if init is not None:
+        (run_dir / "init_from.json").write_text(json.dumps(init, indent=2))
     card_info = {
         "name": spec["name"],
         "recipe_file": spec["file"],
@@ -141,6 +167,8 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         "seed": seed,
         "hyperparameters": hp,
     }
+    if init is not None:
+        card_info["init_from"] = init
     state = EpochState(run_dir, hp, lambda m, meta: save_checkpoint(
         m, run_dir / "checkpoint", task=builder.__name__, recipe=recipe_name, metadata=meta
     ), card_info)
@@ -160,6 +188,61 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
     state.finish()
     return run_dir / "checkpoint"
+
+
+def _checkpoint_folder(folder):
+    """A checkpoint folder, given it or the run folder holding it."""
+    folder = Path(folder)
+    return folder / "checkpoint" if (folder / "checkpoint").is_dir() else folder
+
+
+def _copy_tokenizers(checkpoint, folder):
+    import shutil
+
+    from keras_attn_zoo.errors import DataError
+
+    names = ("source.spm.model", "target.spm.model")
+    if all((folder / name).exists() for name in names):
+        return
+    if not all((checkpoint / "assets" / name).is_file() for name in names):
+        raise DataError(f"init_from: {str(checkpoint)!r} is not a checkpoint with tokenizers; train that recipe first.")
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(checkpoint / "assets" / name, folder / name)
+
+
+def initialize_from(model, folder):
+    """Start `model` from the weights of a trained checkpoint folder (a fine-tune).
+
+    Variables are matched by their path inside the model and their shape; the ones the
+    checkpoint lacks (a coverage weight a first phase trained without, for instance) keep their
+    initial values, and are named in the log. Returns what the model card reports: the folder,
+    how long and how many epochs it was trained, and the variables that started fresh.
+    """
+    from keras_attn_zoo.checkpoint import load_checkpoint
+
+    folder = _checkpoint_folder(folder)
+    source = load_checkpoint(folder)
+
+    trained = {v.path: v for v in source.weights}  # paths name layers, not the model: they agree
+    fresh = []
+    for variable in model.weights:
+        match = trained.get(variable.path)
+        if match is not None and tuple(match.shape) == tuple(variable.shape):
+            variable.assign(match.value)
+        else:
+            fresh.append(variable.path)
+    if len(fresh) == len(model.weights):
+        raise ValueError(f"init_from={str(folder)!r}: no variable of the model matches the checkpoint's.")
+    metadata = source.zoo_metadata or {}
+    logger.info("Initialised from %s; %d variable(s) start fresh: %s", folder, len(fresh), ", ".join(fresh))
+    return {
+        "folder": str(folder),
+        "name": metadata.get("name"),
+        "training_seconds": metadata.get("training_seconds"),
+        "best_epoch": metadata.get("best_epoch"),
+        "fresh_variables": fresh,
+    }
 
 
 class EpochState(keras.callbacks.Callback):

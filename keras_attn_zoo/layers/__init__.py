@@ -5,6 +5,7 @@ from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.base_attention import BaseAttention, masked_softmax
 from keras_attn_zoo.layers.luong_attention import LuongAttention
+from keras_attn_zoo.layers.pointer_generator import PointerGenerator
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "BahdanauAttention",
     "BaseAttention",
     "LuongAttention",
+    "PointerGenerator",
     "TiedEmbedding",
     "masked_softmax",
 ]

@@ -57,6 +57,10 @@ class AttentionDecoder(keras.layers.Layer):
             (default for "cosine", from 10) or fixed.
         seed: seed of the dropout masks (input, output and between-layer dropout each get a
             stream of their own).
+        coverage_loss_weight: λ of the coverage loss of See et al. (eq. 12), added with
+            `add_loss` while training: λ times the mean over real target steps of
+            Σ_i min(a_i^t, c_i^t), where c^t = Σ_{t'<t} a^{t'} is the attention paid so far. It
+            penalises attending again to what was already attended to (repetition). 0: none.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -66,6 +70,8 @@ class AttentionDecoder(keras.layers.Layer):
         initial_state: optional encoder summary (batch, S) (a list [h, c] for LSTM "copy").
         mask: optional (batch, T) decoder mask (from `Embedding(mask_zero=True)`).
         return_alignments: also return the attention weights (batch, T, Tv).
+        return_features: also return `{"context": (batch, T, D), "state": (batch, T, units)}`,
+            each step's context vector and top cell output (after the alignments, if asked).
 
     Example:
 
@@ -99,6 +105,7 @@ class AttentionDecoder(keras.layers.Layer):
         scale=None,
         scale_init=None,
         seed=None,
+        coverage_loss_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -113,6 +120,8 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"Received: num_layers={num_layers!r}; expected an integer >= 1.")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"Received: dropout={dropout!r}; expected a rate in [0, 1).")
+        if coverage_loss_weight and attention is None:
+            raise ValueError("Received: coverage_loss_weight with attention=None; the coverage loss reads attention weights.")
         if coverage and attention != "bahdanau":
             raise ValueError(f"Received: coverage=True with attention={attention!r}; coverage needs 'bahdanau'.")
         self.units = units
@@ -130,6 +139,7 @@ class AttentionDecoder(keras.layers.Layer):
         self.scale = scale
         self.scale_init = scale_init
         self.seed = seed
+        self.coverage_loss_weight = coverage_loss_weight
         self.supports_masking = True
 
         if attention is None:
@@ -253,11 +263,14 @@ class AttentionDecoder(keras.layers.Layer):
             state["coverage"] = ops.zeros(ops.shape(values)[:2], dtype=self.compute_dtype)
         return state
 
-    def step(self, inputs, state, memory, training=False, dropout_masks=None):
+    def step(self, inputs, state, memory, training=False, dropout_masks=None, return_features=False):
         """One decoder step: `inputs` (batch, E) the embedded previous token.
 
         Returns `(output, new_state, weights)` with output (batch, output_units) and weights
-        (batch, Tv). `memory` is the dict from `precompute_memory`.
+        (batch, Tv). `memory` is the dict from `precompute_memory`. With `return_features=True`
+        a fourth item, `{"context": (batch, D), "state": (batch, units)}`, holds the step's
+        context vector and top cell output (what a copy switch reads; zeros context without
+        attention).
         """
         coverage = state.get("coverage")
         new_state = {}
@@ -265,6 +278,7 @@ class AttentionDecoder(keras.layers.Layer):
             cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
             output = self.readout(top)
             weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=output.dtype)
+            context = ops.zeros_like(memory["values"][:, 0])
         elif self.placement == "bahdanau":
             query = state["cells"][-1][0]
             context, weights = self.attention_layer.attend(
@@ -282,6 +296,8 @@ class AttentionDecoder(keras.layers.Layer):
         new_state["cells"] = cells
         if coverage is not None:
             new_state["coverage"] = coverage + weights
+        if return_features:
+            return output, new_state, weights, {"context": context, "state": top}
         return output, new_state, weights
 
     def _run_cells(self, x, cell_states, training=False, dropout_masks=None):
@@ -316,6 +332,7 @@ class AttentionDecoder(keras.layers.Layer):
         mask=None,
         training=None,
         return_alignments=False,
+        return_features=False,
     ):
         if mask is None:
             # With several tensor arguments Keras fills in `memory_mask` but not `mask`: take the
@@ -336,6 +353,7 @@ class AttentionDecoder(keras.layers.Layer):
             if self.attention is None:
                 outputs = self.readout(tops)
                 alignments = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[1:2], dtype=outputs.dtype)
+                context = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[2:], dtype=outputs.dtype)
             else:
                 context, alignments = self.attention_layer.attend(
                     tops, bundle["keys"], bundle["values"], bundle["mask"]
@@ -343,30 +361,45 @@ class AttentionDecoder(keras.layers.Layer):
                 outputs = self.readout(ops.concatenate([context, tops], -1))
         else:
             def body(carry, x_t):
-                output, new_state, weights = self.step(x_t, carry, bundle, training, masks)
-                return new_state, (output, weights)
+                output, new_state, weights, features = self.step(x_t, carry, bundle, training, masks, True)
+                return new_state, (output, weights, features["context"], features["state"])
 
-            _, (outputs, alignments) = scan(body, state, steps)
-            outputs = ops.transpose(outputs, (1, 0, 2))
-            alignments = ops.transpose(alignments, (1, 0, 2))
+            _, (outputs, alignments, context, tops) = scan(body, state, steps)
+            outputs, alignments, context, tops = (ops.transpose(t, (1, 0, 2)) for t in (outputs, alignments, context, tops))
         outputs = self.output_dropout(outputs, training=training)
-        if not return_alignments:
+        if training and self.coverage_loss_weight:
+            self.add_loss(self.coverage_loss_weight * coverage_loss(alignments, mask))
+        if not (return_alignments or return_features):
             return outputs
-        if mask is not None:
-            alignments = alignments * ops.expand_dims(ops.cast(mask, alignments.dtype), -1)
-        return outputs, alignments
+        results = [outputs]
+        if return_alignments:
+            if mask is not None:
+                alignments = alignments * ops.expand_dims(ops.cast(mask, alignments.dtype), -1)
+            results.append(alignments)
+        if return_features:
+            results.append({"context": context, "state": tops})
+        return tuple(results)
 
     def compute_mask(self, inputs, previous_mask=None):
         # Keras calls `compute_mask(inputs, previous_mask)`, the decoder mask (passed or attached
         # to the inputs): the outputs keep it, so a loss downstream skips padded target steps.
         return previous_mask
 
-    def compute_output_spec(self, inputs, memory, memory_mask=None, initial_state=None, mask=None, training=None, return_alignments=False):
+    def compute_output_spec(self, inputs, memory, memory_mask=None, initial_state=None, mask=None, training=None,
+                            return_alignments=False, return_features=False):
         batch, steps = inputs.shape[0], inputs.shape[1]
         outputs = keras.KerasTensor((batch, steps, self.output_size), dtype=self.compute_dtype)
-        if not return_alignments:
+        if not (return_alignments or return_features):
             return outputs
-        return outputs, keras.KerasTensor((batch, steps, memory.shape[1]), dtype=self.compute_dtype)
+        results = [outputs]
+        if return_alignments:
+            results.append(keras.KerasTensor((batch, steps, memory.shape[1]), dtype=self.compute_dtype))
+        if return_features:
+            results.append({
+                "context": keras.KerasTensor((batch, steps, memory.shape[2]), dtype=self.compute_dtype),
+                "state": keras.KerasTensor((batch, steps, self.units), dtype=self.compute_dtype),
+            })
+        return tuple(results)
 
     def get_config(self):
         config = super().get_config()
@@ -387,6 +420,7 @@ class AttentionDecoder(keras.layers.Layer):
                 "scale": self.scale,
                 "scale_init": self.scale_init,
                 "seed": self.seed,
+                "coverage_loss_weight": self.coverage_loss_weight,
             }
         )
         return config
@@ -397,3 +431,17 @@ def _first_shape(shape):
     if isinstance(shape, (list, tuple)) and shape and isinstance(shape[0], (list, tuple)):
         return shape[0]
     return shape
+
+
+def coverage_loss(alignments, mask=None):
+    """See et al.'s coverage loss, Σ_i min(a_i^t, c_i^t) with c^t = Σ_{t'<t} a^{t'}, averaged over real steps.
+
+    alignments: (batch, T, Tv) attention weights; mask: optional (batch, T), True at real steps.
+    """
+    alignments = ops.cast(alignments, "float32")
+    coverage = ops.cumsum(alignments, axis=1) - alignments
+    per_step = ops.sum(ops.minimum(alignments, coverage), axis=-1)
+    if mask is None:
+        return ops.mean(per_step)
+    mask = ops.cast(mask, "float32")
+    return ops.sum(per_step * mask) / ops.maximum(ops.sum(mask), 1.0)

@@ -25,7 +25,7 @@ class BahdanauAttention(BaseAttention):
         units: size of the hidden layer of the scoring network.
         normalize: use the weight-normalised score.
         use_coverage: add a coverage feature to the score.
-        kernel_initializer: initializer of W_q, W_k, v and w_c.
+        kernel_initializer: initializer of W_q, W_k and v (w_c starts at zero).
         **kwargs: standard `keras.layers.Layer` arguments (name, dtype, ...).
 
     Call arguments:
@@ -75,7 +75,9 @@ class BahdanauAttention(BaseAttention):
             )
             self.score_bias = self.add_weight(name="score_bias", shape=(self.units,), initializer="zeros")
         if self.use_coverage:
-            self.coverage_kernel = self.add_weight(name="coverage_kernel", shape=(self.units,), initializer=init)
+            # Zeros: the score starts as plain attention, so coverage can be switched on for a
+            # fine-tune of a model trained without it (See et al.'s schedule) without a jump.
+            self.coverage_kernel = self.add_weight(name="coverage_kernel", shape=(self.units,), initializer="zeros")
 
     def process_key(self, key):
         return project(key, self.key_kernel)

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_attn_zoo.decoding import beam_search, tile_rows
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
+from keras_attn_zoo.layers.pointer_generator import PointerGenerator
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -50,6 +51,15 @@ class Seq2Seq(keras.Model):
         bidirectional: bidirectional encoder.
         dropout: dropout rate on embeddings, between layers and on decoder outputs.
         tie_embeddings: the target embedding is also the output projection.
+        share_embeddings: one embedding for source and target (one shared vocabulary: the
+            vocabulary sizes must agree); with `tie_embeddings` it is also the output
+            projection (the three-way tying of summarization models).
+        copy: add a pointer-generator copy switch (`PointerGenerator`, See et al. 2017): the
+            output is log P of the mixture of generating and copying a source token, which
+            needs one shared vocabulary. The model's output is then log-probabilities, which
+            the same loss and search take as logits.
+        coverage_loss_weight: λ of See et al.'s coverage loss λ Σ_i min(a_i^t, c_i^t), added to
+            the training loss and logged as `coverage_loss` (see `AttentionDecoder`).
         max_source_length: longer inputs are truncated (with a warning) by `predict_texts`.
         max_target_length: the longest output `generate` produces.
     """
@@ -76,6 +86,9 @@ class Seq2Seq(keras.Model):
         scale=None,
         scale_init=None,
         seed=None,
+        share_embeddings=False,
+        copy=False,
+        coverage_loss_weight=0.0,
         max_source_length=128,
         max_target_length=160,
         search_defaults=None,
@@ -83,12 +96,22 @@ class Seq2Seq(keras.Model):
     ):
         if bidirectional and units % 2:
             raise ValueError(f"Received: units={units} with bidirectional=True; expected an even number.")
+        if (share_embeddings or copy) and source_vocab_size != target_vocab_size:
+            raise ValueError(
+                f"Received: source_vocab_size={source_vocab_size}, target_vocab_size={target_vocab_size} with "
+                f"{'copy' if copy else 'share_embeddings'}=True; expected one shared vocabulary (equal sizes)."
+            )
+        if copy and attention is None:
+            raise ValueError("Received: copy=True with attention=None; copying reads the attention weights.")
         # === Layers ===
-        self.source_embedding = keras.layers.Embedding(
-            source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
-        )
         embedding_class = TiedEmbedding if tie_embeddings else keras.layers.Embedding
         self.target_embedding = embedding_class(target_vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
+        if share_embeddings:
+            self.source_embedding = self.target_embedding
+        else:
+            self.source_embedding = keras.layers.Embedding(
+                source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
+            )
         rnn_class = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
         encoder_units = units // 2 if bidirectional else units
         self.encoder_rnns = []
@@ -115,17 +138,29 @@ class Seq2Seq(keras.Model):
             scale=scale,
             scale_init=scale_init,
             seed=seed,
+            coverage_loss_weight=coverage_loss_weight,
             name="decoder",
         )
         self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
+        self.copy_layer = PointerGenerator(target_vocab_size, name="pointer_generator") if copy else None
+        self.coverage_loss_tracker = keras.metrics.Mean(name="coverage_loss") if coverage_loss_weight else None
 
         # === Functional model ===
         source_ids = keras.Input((None,), dtype="int32", name="source_ids")
         target_ids = keras.Input((None,), dtype="int32", name="target_ids")
         memory, source_mask, encoder_state = self._encode(source_ids)
         embedded = self.target_embedding(target_ids)
-        decoded = self.decoder(embedded, memory, memory_mask=source_mask, initial_state=encoder_state)
-        logits = self._logits(decoded)
+        if copy:
+            decoded, alignments, features = self.decoder(
+                embedded, memory, memory_mask=source_mask, initial_state=encoder_state,
+                return_alignments=True, return_features=True,
+            )
+            logits = self.copy_layer(
+                self._logits(decoded), alignments, source_ids, features["context"], features["state"], embedded
+            )
+        else:
+            decoded = self.decoder(embedded, memory, memory_mask=source_mask, initial_state=encoder_state)
+            logits = self._logits(decoded)
         super().__init__(inputs={"source_ids": source_ids, "target_ids": target_ids}, outputs=logits, **kwargs)
 
         # === Config ===
@@ -149,6 +184,9 @@ class Seq2Seq(keras.Model):
         self.scale = scale
         self.scale_init = scale_init
         self.seed = seed
+        self.share_embeddings = share_embeddings
+        self.copy = copy
+        self.coverage_loss_weight = coverage_loss_weight
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
         self.search_defaults = None
@@ -178,6 +216,13 @@ class Seq2Seq(keras.Model):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        # The only loss layers add is the decoder's coverage loss: log it on its own.
+        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
+        if self.coverage_loss_tracker is not None and self.losses:
+            self.coverage_loss_tracker.update_state(ops.sum([ops.sum(loss) for loss in self.losses]))
+        return total
 
     # -- Pieces shared by the training graph and generation --------------------------------------
     def _encode(self, source_ids, training=None):
@@ -315,12 +360,19 @@ class Seq2Seq(keras.Model):
         state = tile_rows(state, beam_size)
 
         output_logits = self._step_logits_fn()
+        copy_ids = tile_rows(source_ids, beam_size)
 
         def step_fn(token_ids, state):
             # A plain lookup: no Keras mask to carry into the recurrent cells.
             embedded = ops.take(self.target_embedding.embeddings, token_ids, axis=0)
-            output, state, weights = self.decoder.step(embedded, state, bundle)
-            return output_logits(output), state, weights
+            if self.copy_layer is None:
+                output, state, weights = self.decoder.step(embedded, state, bundle)
+                return output_logits(output), state, weights
+            output, state, weights, features = self.decoder.step(embedded, state, bundle, return_features=True)
+            log_probs = self.copy_layer(
+                output_logits(output), weights, copy_ids, features["context"], features["state"], embedded
+            )
+            return log_probs, state, weights
 
         return beam_search(
             step_fn,
@@ -359,6 +411,36 @@ class Seq2Seq(keras.Model):
 
             return jax.jit(search)
         return search
+
+    def copy_details(self, source_ids, output_ids):
+        """What the copy switch did for given outputs: p_gen and the copied source position per token.
+
+        Runs the decoder teacher-forced over `output_ids` (batch, L) (bos is prepended; 0 pads)
+        and returns `{"p_gen": (batch, L), "copied_from": (batch, L)}` as numpy arrays:
+        p_gen of each output token, and the source position that gave the token the most copy
+        probability (the highest attention weight among positions holding that id), -1 where the
+        id is not in the source. Empty dict for a model without `copy`.
+        """
+        if self.copy_layer is None:
+            return {}
+        source_ids = np.asarray(ops.convert_to_numpy(source_ids), dtype="int32")
+        output_ids = np.asarray(output_ids, dtype="int32")
+        batch = output_ids.shape[0]
+        target_ids = np.concatenate([np.full((batch, 1), BOS_ID, "int32"), output_ids[:, :-1]], 1)
+        memory, source_mask, encoder_state = self._encode(ops.convert_to_tensor(source_ids), training=False)
+        embedded = self.target_embedding(ops.convert_to_tensor(target_ids))
+        decoded, alignments, features = self.decoder(
+            embedded, memory, memory_mask=source_mask, initial_state=encoder_state, training=False,
+            return_alignments=True, return_features=True,
+        )
+        _, p_gen = self.copy_layer(
+            self._logits(decoded), alignments, source_ids, features["context"], features["state"], embedded,
+            return_gate=True,
+        )
+        alignments = ops.convert_to_numpy(alignments)
+        holds = source_ids[:, None, :] == output_ids[:, :, None]  # (batch, L, Ts): position holds the token
+        copied_from = np.where(holds.any(-1), np.where(holds, alignments, -1.0).argmax(-1), -1)
+        return {"p_gen": ops.convert_to_numpy(p_gen), "copied_from": copied_from}
 
     # -- Text in, text out ----------------------------------------------------------------------
     def attach_tokenizers(self, source_tokenizer, target_tokenizer):
@@ -424,6 +506,9 @@ class Seq2Seq(keras.Model):
             "scale": self.scale,
             "scale_init": self.scale_init,
             "seed": self.seed,
+            "share_embeddings": self.share_embeddings,
+            "copy": self.copy,
+            "coverage_loss_weight": self.coverage_loss_weight,
             "max_source_length": self.max_source_length,
             "max_target_length": self.max_target_length,
             "search_defaults": self.search_defaults,

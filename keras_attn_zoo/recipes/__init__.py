@@ -6,12 +6,14 @@ The builders (which import Keras) load on first use, so the registry stays cheap
 
 from keras_attn_zoo.recipes.registry import RECIPES, closest, get_recipe
 
-__all__ = ["ATTENTION_OPTIONS", "RECIPES", "closest", "get_recipe", "translation"]
+__all__ = ["ATTENTION_OPTIONS", "RECIPES", "closest", "get_recipe", "summarization", "translation"]
 
 
 def __getattr__(name):
-    if name in ("translation", "ATTENTION_OPTIONS"):
-        import importlib
+    import importlib
 
+    if name in ("translation", "ATTENTION_OPTIONS"):
         return getattr(importlib.import_module("keras_attn_zoo.recipes.translation_recipe"), name)
+    if name == "summarization":
+        return importlib.import_module("keras_attn_zoo.recipes.summarization_recipe").summarization
     raise AttributeError(f"module 'keras_attn_zoo.recipes' has no attribute {name!r}")

@@ -7,6 +7,7 @@ from keras_attn_zoo.errors import UnknownNameError
 # name -> (task, "module:function") of the builder; imported only when used.
 RECIPES = {
     "translation": ("translation", "keras_attn_zoo.recipes.translation_recipe:translation"),
+    "summarization": ("summarization", "keras_attn_zoo.recipes.summarization_recipe:summarization"),
 }
 
 # name -> the options a recipe file's [recipe] table may set (besides `name`): the builder's
@@ -36,6 +37,9 @@ RECIPE_OPTIONS = {
         "max_target_length",
     ),
 }
+RECIPE_OPTIONS["summarization"] = tuple(
+    option for option in RECIPE_OPTIONS["translation"] if option != "coverage"
+) + ("copy", "coverage", "coverage_loss_weight", "share_embeddings")
 
 
 def closest(name, names):
