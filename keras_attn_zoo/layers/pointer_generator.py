@@ -1,9 +1,6 @@
 import keras
 from keras import ops
 
-COPY_FLOOR = 1e-10  # added to the copy distribution before its log (see `PointerGenerator`)
-
-
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
 class PointerGenerator(keras.layers.Layer):
     """The copy switch of a pointer-generator: generate from the vocabulary or copy a source token.
@@ -18,12 +15,13 @@ class PointerGenerator(keras.layers.Layer):
     is scattered straight onto the source token ids (no extended vocabulary is needed with
     subword pieces, which have no out-of-vocabulary words).
 
-    The output is log P, computed in log space: log p_gen and log(1 − p_gen) are log-sigmoids and
-    log P_vocab a log-softmax, so neither branch underflows; only the copy branch takes a log of
-    a distribution that is zero for every id outside the source, floored at `COPY_FLOOR` (the
-    mixture then sums to at most 1 + V·1e-10). Since log P is normalised, it can stand in for
-    logits: `SparseCategoricalCrossentropy(from_logits=True)` on it is exactly −log P(y), and a
-    search that applies log-softmax leaves it unchanged.
+    The output is log P, computed in log space: log p_gen and log(1 − p_gen) are log-sigmoids,
+    log P_vocab a log-softmax, and the two branches meet in a logaddexp, so a token the
+    vocabulary gives e^-200 keeps log P = log p_gen − 200 (a floor such as log(P + 1e-10) would
+    cap every loss near 23 and stop its gradient). The copy branch is −inf for ids outside the
+    source, with a zero gradient there: no NaN, no floor. Since log P is normalised, it stands
+    in for logits: `SparseCategoricalCrossentropy(from_logits=True)` on it is exactly −log P(y),
+    and a search that applies log-softmax leaves it unchanged.
 
     Works on whole sequences (training: `(batch, T, ...)` inputs) and on one step (search:
     `(batch, ...)`), and knows nothing of tasks.
@@ -103,7 +101,11 @@ class PointerGenerator(keras.layers.Layer):
         log_generate = ops.expand_dims(ops.log_sigmoid(gate), -1)
         log_copy = ops.expand_dims(ops.log_sigmoid(-gate), -1)
         vocab = ops.log_softmax(ops.cast(logits, "float32"), axis=-1)
-        copied = ops.log(self.copy_distribution(weights, source_ids) + COPY_FLOOR)
+        copy = self.copy_distribution(weights, source_ids)
+        present = copy > 0.0
+        # log of the copy mass where there is some, -inf elsewhere; the inner `where` keeps the
+        # gradient of the masked entries at 0 (a plain log(0) would send inf * 0 = NaN back).
+        copied = ops.where(present, ops.log(ops.where(present, copy, 1.0)), float("-inf"))
         log_probs = ops.logaddexp(log_generate + vocab, log_copy + copied)
         if return_gate:
             return log_probs, ops.sigmoid(gate)
