@@ -74,3 +74,41 @@ def test_first_sentence_and_abbreviations():
     assert baselines.is_abbreviation("E.G.") and baselines.is_abbreviation("Etc.")
     assert not baselines.is_abbreviation("zlib.")
     assert not baselines.ends_sentence("...") and baselines.ends_sentence("done!")
+
+
+# --- recipes/summarization_baselines.py ------------------------------------------------------
+
+
+def _load_recipe():
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "recipes" / "summarization_baselines.py"
+    spec = importlib.util.spec_from_file_location("summarization_baselines", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_baselines_recipe_prints_k_and_a_row_per_baseline(tmp_path, capsys):
+    pytest.importorskip("rouge_score")
+    recipe = _load_recipe()
+    assert recipe.lead_length(["a b", "a b c", "a b c d", "a b c d e"]) == 3  # the lower median
+    data = tmp_path / "d.tsv"
+    data.write_text(
+        "split\tpackage\tdescription\tsynopsis\n"
+        "train\tt1\tFoo parses JSON files quickly, in C.\tJSON parser\n"
+        "dev\td1\tBar draws charts. It is slow.\tchart drawing tool\n"
+        "dev\td2\tBaz plays music.\tmusic player\n"
+        "test\tx1\tQux edits images, fast.\tQux image editor\n",
+        encoding="utf-8",
+    )
+    recipe.main(["--data", str(data), "--split", "test"])
+    lines = capsys.readouterr().out.strip().split("\n")
+    assert "1 pairs; k = 2 " in lines[0]
+    assert lines[1].split() == ["R-1", "R-2", "R-L", "new-1", "new-2", "new-3", "rep-3", "words", "rare"]
+    # lead-2 "Qux edits" vs "Qux image editor": ROUGE-1 F1 2 * (1/2 * 1/3) / (1/2 + 1/3) = 40.
+    assert lines[2].split()[:2] == ["lead-2", "40.00"]
+    # first clause "Qux edits images": "qux", "imag" match (stemmed): 2 * (2/3 * 2/3) / (4/3) = 66.67;
+    # rare words: qux and images (never in train synopses, in source and reference), both kept.
+    assert lines[3].split()[:3] == ["first", "clause", "66.67"] and lines[3].split()[-1] == "100.00"
