@@ -50,7 +50,8 @@ def read_pairs(path, source, target, split=None, format=None, prefix=None):
         side are skipped and counted in a warning.
 
     Raises:
-        DataError: missing file, bytes that are not UTF-8, empty file, missing column, malformed
+        DataError: missing file, bytes that are not UTF-8, empty file, missing column (a header
+            without it, or JSONL records without the key: their line numbers are listed), malformed
             rows (their line numbers are listed), or nothing left after filtering.
     """
     path = Path(path)
@@ -75,11 +76,20 @@ def read_pairs(path, source, target, split=None, format=None, prefix=None):
         if split is not None:
             raise DataError(f"{path}: Received split={split!r}, but Anki .txt files have no split column.")
     else:
-        src_key = record_files.column(path, source, columns)
-        tgt_key = record_files.column(path, target, columns)
-        prefix_key = None if prefix is None else record_files.column(path, prefix, columns, purpose=" (the prefix)")
+        header = None if fmt == "jsonl" else record_files.header_line(lines)
+        src_key = record_files.column(path, source, columns, line=header)
+        tgt_key = record_files.column(path, target, columns, line=header)
+        needed = [src_key, tgt_key]
+        if prefix is not None:
+            prefix_key = record_files.column(path, prefix, columns, purpose=" (the prefix)", line=header)
+            needed.append(prefix_key)
         if split is not None:
-            split_key = record_files.column(path, "split", columns, purpose=f" (needed by split={split!r})")
+            split_key = record_files.column(
+                path, "split", columns, purpose=f" (needed by split={split!r})", line=header
+            )
+            needed.append(split_key)
+        record_files.require_keys(path, records, list(dict.fromkeys(needed)))
+        if split is not None:
             present = sorted({str(rec.get(split_key, "")).strip() for _, rec in records})
             records = [(n, rec) for n, rec in records if str(rec.get(split_key, "")).strip() == split]
             if not records:

@@ -133,15 +133,36 @@ def parse_jsonl(path, lines):
     return records, list(columns)
 
 
-def column(path, name, columns, purpose=""):
-    """The key of column `name` (a name, or a 0-based index into `columns`)."""
+def column(path, name, columns, purpose="", line=None):
+    """The key of column `name` (a name, or a 0-based index into `columns`).
+
+    `line`: the header's line number, named in the error (None for files without a header).
+    """
+    where = f"{path}:{line}" if line is not None else f"{path}"
     if isinstance(name, int) and not isinstance(name, bool):
         if not 0 <= name < len(columns):
-            raise DataError(f"{path}: Received column index {name}; the file has {len(columns)} columns.")
+            raise DataError(f"{where}: Received column index {name}; the file has {len(columns)} columns.")
         return columns[name]
     if name not in columns:
-        raise DataError(f"{path}: no column {name!r}{purpose}; columns present: {', '.join(map(str, columns))}.")
+        raise DataError(f"{where}: no column {name!r}{purpose}; columns present: {', '.join(map(str, columns))}.")
     return name
+
+
+def header_line(lines):
+    """The line number of the header of a delimited file: its first non-blank line."""
+    return next((number for number, text in lines if text.strip()), None)
+
+
+def require_keys(path, records, keys):
+    """Checks every record has every key in `keys` (JSONL records may lack some): one error naming
+    the file, the key and the lines of the records without it."""
+    for key in keys:
+        lacking = [number for number, record in records if key not in record]
+        if lacking:
+            raise DataError(
+                f"{path}: {len(lacking)} record(s) without the key {key!r} at line(s) {list_lines(lacking)}; "
+                f"expected every record to have {', '.join(map(repr, keys))}."
+            )
 
 
 def text(value):

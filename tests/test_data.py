@@ -108,6 +108,48 @@ def test_missing_column_names_it_and_lists_those_present(tmp_path):
     _raises_one_line(r"column index 7; the file has 4 columns", TINY, 0, 7)
 
 
+def test_tsv_without_a_column_names_the_file_the_header_line_and_the_column(tmp_path):
+    path = tmp_path / "descriptions.tsv"
+    path.write_text("split\tpackage\tdescription\ntrain\tfoo\tFoo frobnicates files.\n", encoding="utf-8")
+    _raises_one_line(
+        r"descriptions\.tsv:1: no column 'synopsis'; columns present: split, package, description\.$",
+        path, "description", "synopsis", split="train",
+    )
+    path.write_text("\nsplit\tdescription\ntrain\tFoo frobnicates files.\n", encoding="utf-8")
+    _raises_one_line(r"descriptions\.tsv:2: no column 'synopsis';", path, "description", "synopsis")
+
+
+def test_jsonl_record_without_a_key_names_the_file_the_line_and_the_key(tmp_path):
+    path = tmp_path / "descriptions.jsonl"
+    path.write_text(
+        '{"description": "Foo frobnicates files.", "synopsis": "frobnicator", "split": "train"}\n'
+        '{"description": "Bar draws charts.", "split": "train"}\n'
+        '{"description": "Baz plays music.", "synopsis": "music player"}\n',
+        encoding="utf-8",
+    )
+    _raises_one_line(
+        r"descriptions\.jsonl: 1 record\(s\) without the key 'synopsis' at line\(s\) 2; "
+        r"expected every record to have 'description', 'synopsis'\.$",
+        path, "description", "synopsis",
+    )
+    # The split key is checked too when filtering by it, before any row is dropped.
+    path.write_text(
+        '{"description": "Foo frobnicates files.", "synopsis": "frobnicator", "split": "train"}\n'
+        '{"description": "Baz plays music.", "synopsis": "music player"}\n',
+        encoding="utf-8",
+    )
+    _raises_one_line(r"descriptions\.jsonl: 1 record\(s\) without the key 'split' at line\(s\) 2;", path,
+                     "description", "synopsis", split="train")
+    # A key that is present but null is an empty side: skipped with a warning, as before.
+    path.write_text(
+        '{"description": "Foo frobnicates files.", "synopsis": "frobnicator"}\n'
+        '{"description": "Baz plays music.", "synopsis": null}\n',
+        encoding="utf-8",
+    )
+    with pytest.warns(UserWarning, match=r"skipped 1 pair\(s\) with an empty source or target, at line\(s\) 2\."):
+        assert read_pairs(path, "description", "synopsis") == (["Foo frobnicates files."], ["frobnicator"])
+
+
 def test_unknown_split_lists_the_splits_present():
     _raises_one_line(r"no rows with split='valid'; splits present: dev, test, train\.", TINY, "en", "es", split="valid")
 

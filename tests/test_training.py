@@ -267,7 +267,7 @@ def test_missing_data_column(tmp_path):
     recipe = write_recipe(tmp_path, data_source="english")
     assert load_recipe_file(recipe)["data"]["path"] == str(TINY)
     assert_one_line_data_error(
-        r"bible_en_es_tiny\.tsv: no column 'english'; columns present: split, ref, en, es\.", recipe, tmp_path
+        r"bible_en_es_tiny\.tsv:1: no column 'english'; columns present: split, ref, en, es\.", recipe, tmp_path
     )
     assert not (tmp_path / "run" / "checkpoint").exists()
 
