@@ -1,8 +1,8 @@
 """`attn-zoo`: the command line. It parses arguments and calls the public Python API, nothing more.
 
     attn-zoo list                                  presets, their size and headline metric
-    attn-zoo predict MODEL [TEXT ...]              translate (one output line per input)
-    attn-zoo evaluate MODEL                        sacreBLEU and chrF on the preset's test split
+    attn-zoo predict MODEL [TEXT ...]              translate or summarize (one output line per input)
+    attn-zoo evaluate MODEL                        the task's scores (BLEU, ROUGE, ...) on the preset's test split
     attn-zoo train RECIPE.toml                     train (resumable) and write a checkpoint
     attn-zoo pull hf://org/name | push | export    the Hub cache, uploads, SavedModel export
 
@@ -435,7 +435,7 @@ def _jit_compile(xla):
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
 )
 @_xla_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated (the input was cut), truncated_output (the output stopped at its length limit).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated (the input was cut), truncated_output (the output stopped at its length limit), and for a pointer-generator `copy`: each output token with its p_gen and the source position it was copied from.")
 @click.option(
     "--attention",
     is_flag=True,
@@ -466,7 +466,7 @@ def predict(
     attention,
     plot_path,
 ):
-    """Translate with MODEL: one output line per input, in input order.
+    """Run MODEL (translate, summarize) on each input: one output line per input, in input order.
 
     The inputs are the TEXT arguments, or the lines of --file PATH, or the lines of stdin when
     TEXT is - alone. An empty input line gives an empty output line. Start a TEXT that begins
@@ -499,6 +499,7 @@ def predict(
         inputs,
         batch_size=batch_size,
         return_attention=attention or plot_path is not None,
+        return_details=as_json,
         jit_compile=_jit_compile(xla),
         **_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk),
     )
@@ -656,6 +657,20 @@ def _column(value):
     return int(value) if value is not None and value.isdigit() else value
 
 
+def _task_before_loading(reference):
+    """The task of a preset or a local checkpoint folder, read without loading it (else None)."""
+    from keras_attn_zoo.presets import list_presets
+
+    for preset in list_presets():
+        if preset["name"] == reference:
+            return preset["task"]
+    config = Path(reference) / "config.json"
+    try:
+        return json.loads(config.read_text(encoding="utf-8")).get("task") if config.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None  # the loader gives the one-line error about a broken checkpoint
+
+
 def _recipe_of(reference, model):
     """The recipe file behind a preset (or, for a folder, the one named in its metadata), or None.
 
@@ -730,22 +745,16 @@ def _progress(length, label, file=None):
             bar.close()
 
 
-def _print_scores(report):
+def _print_scores(report, metrics):
     click.echo(f"model   {report['model']}")
     split = f"split {report['split']}, " if report["split"] else ""
     click.echo(f"data    {report['data']} ({split}{report['n']} pairs)")
-    click.echo(
-        f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}, coverage penalty {report['beta']:g}"
-    )
-    click.echo(f"BLEU    {report['bleu']:6.2f}  {report['bleu_signature']}")
-    click.echo(f"chrF    {report['chrf']:6.2f}  {report['chrf_signature']}")
-    click.echo("")
-    click.echo("BLEU by source length (words)")
-    click.echo(f"{'bucket':<8}{'n':>6}{'BLEU':>8}{'chrF':>8}")
-    for bucket in report["by_length"]:
-        bleu = "-" if bucket["bleu"] is None else f"{bucket['bleu']:.2f}"
-        chrf = "-" if bucket["chrf"] is None else f"{bucket['chrf']:.2f}"
-        click.echo(f"{bucket['bucket']:<8}{bucket['n']:>6}{bleu:>8}{chrf:>8}")
+    search = f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}, coverage penalty {report['beta']:g}"
+    if report.get("no_repeat_ngram_size"):
+        search += f", no repeated {report['no_repeat_ngram_size']}-grams"
+    click.echo(search)
+    for line in metrics.lines(report):
+        click.echo(line)
 
 
 @cli.command()
@@ -776,8 +785,9 @@ def evaluate(
     model, data_path, source, target, split, beam, alpha, beta, no_repeat_ngram, max_length, ban_unk,
     limit, batch_size, xla, as_json,
 ):
-    """Translate a test set with MODEL and score it: sacreBLEU BLEU (with its signature), chrF, and
-    BLEU by source length.
+    """Run MODEL on a test set and score it with its task's metrics: for translation sacreBLEU BLEU
+    (with its signature), chrF and BLEU by source length; for summarization ROUGE-1/2/L, novel
+    n-grams, repeated trigrams, mean length and rare-word recall.
 
     A preset is scored on the test split of its recipe's data, with the model's search settings
     (the ones its card measured), unless --data PATH --source COL --target COL name another file.
@@ -786,10 +796,9 @@ def evaluate(
         raise click.UsageError("--source and --target name columns of --data PATH; add --data.")
     if data_path is not None and (source is None or target is None):
         raise click.UsageError("--data PATH needs --source COL and --target COL.")
+    from keras_attn_zoo.recipe_file import data_file, load_recipe_file, recipe_task
     from keras_attn_zoo.requirements import require
-
-    require("sacrebleu", purpose="attn-zoo evaluate (BLEU and chrF)")
-    from keras_attn_zoo.recipe_file import data_file, load_recipe_file
+    from keras_attn_zoo.task_metrics import metrics_for
 
     spec = None
     if data_path is None:
@@ -797,11 +806,15 @@ def evaluate(
         spec = load_recipe_file(recipe) if recipe is not None else None
         if spec is not None:
             data_file(spec)  # missing data: say how to get it before loading anything
+    task = recipe_task(spec) if spec is not None else _task_before_loading(model)
+    if task is not None:  # a missing metric package: say so before loading anything
+        require(*metrics_for(task).packages, purpose="attn-zoo evaluate")
     from keras_attn_zoo.data import read_pairs
-    from keras_attn_zoo.evaluation import evaluate_predictions
     from keras_attn_zoo.inference import predict_texts
 
     loaded = _load_model(model)
+    metrics = metrics_for(getattr(loaded, "zoo_task", None))
+    require(*metrics.packages, purpose="attn-zoo evaluate")
     search = loaded.search_options(**_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk))
     if data_path is None:
         if spec is None:
@@ -816,11 +829,16 @@ def evaluate(
         data = spec["data"]
         data_path, source, target = data["path"], data["source"], data["target"]
         split = split or data.get("test_split", "test")
-    sources, references = read_pairs(data_path, _column(source), _column(target), split=split)
+    prefix = spec["data"].get("prefix") if spec is not None else None
+    sources, references = read_pairs(data_path, _column(source), _column(target), split=split, prefix=prefix)
     if limit is not None:
         sources, references = sources[:limit], references[:limit]
+    training_targets = None
+    if metrics.uses_training_targets and spec is not None:
+        data = spec["data"]
+        _, training_targets = read_pairs(data["path"], data["source"], data["target"], split=data.get("train_split", "train"))
     inputs = _model_inputs(getattr(loaded, "zoo_task", None), sources)
-    with _progress(len(inputs), f"Translating {len(inputs)} inputs") as bar:
+    with _progress(len(inputs), f"Running the model on {len(inputs)} inputs") as bar:
         predictions = predict_texts(
             loaded,
             inputs,
@@ -830,12 +848,12 @@ def evaluate(
             **search,
         )
     hypotheses = [prediction.text for prediction in predictions]
-    scores = evaluate_predictions(sources, hypotheses, references)
+    scores = metrics.score(sources, hypotheses, references, training_targets)
     report = {"model": model, "data": str(data_path), "split": split, **search, **scores}
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
-        _print_scores(report)
+        _print_scores(report, metrics)
 
 
 # --------------------------------------------------------------------------------------------

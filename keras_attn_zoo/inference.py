@@ -23,6 +23,10 @@ class Prediction:
         truncated_output: True when the output stopped at its length limit (`max_length`, or
             `max_length_ratio` x the source length + `max_length_offset`) instead of with an
             end the model chose: the text is cut, not finished.
+        details: the model's per-token extras, when asked for and the model has any (see
+            `Seq2Seq.token_details`); for a pointer-generator `{"copy": [{"token", "p_gen",
+            "source_position"}, ...]}`, one entry per output token, source_position None where
+            the token is not in the source.
     """
 
     text: str
@@ -33,6 +37,7 @@ class Prediction:
     attention: np.ndarray | None = None
     truncated: bool = False
     truncated_output: bool = False
+    details: dict = dataclasses.field(default_factory=dict)
 
     def to_dict(self):
         result = {
@@ -47,11 +52,13 @@ class Prediction:
                 output_tokens=self.tokens,
                 attention=np.round(self.attention, 4).tolist(),
             )
+        result.update(self.details)
         return result
 
 
 def predict_texts(
-    model, texts, beam_size=None, batch_size=64, return_attention=False, progress=None, **search_options
+    model, texts, beam_size=None, batch_size=64, return_attention=False, progress=None, return_details=False,
+    **search_options,
 ):
     """Translate (or summarize) a list of strings with a model that has tokenizers attached.
 
@@ -65,6 +72,8 @@ def predict_texts(
         beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
         batch_size: inputs per search call.
         return_attention: fill `Prediction.attention`.
+        return_details: fill `Prediction.details` with the model's per-token extras (p_gen and
+            copy positions of a pointer-generator; one teacher-forced pass per batch).
         progress: None, or a function called with the number of inputs done: once for the empty
             inputs (if any), then after each batch (a progress bar's `update`).
         **search_options: passed to `Seq2Seq.generate` (alpha, beta, min_length,
@@ -103,6 +112,7 @@ def predict_texts(
         for row, j in enumerate(chunk):
             batch[row, : len(source_ids[j])] = source_ids[j]
         out = model.generate(batch, beam_size=beam_size, **search_options)
+        details = model.token_details(batch, out["token_ids"]) if return_details else {}
         for row, j in enumerate(chunk):
             length = int(out["lengths"][row])
             ids = [int(i) for i in out["token_ids"][row][:length]]
@@ -113,6 +123,16 @@ def predict_texts(
             prediction.token_ids = ids
             prediction.truncated = cut[j]
             prediction.truncated_output = truncated_output
+            if "p_gen" in details:
+                pieces = target_tokenizer.id_to_piece(ids)
+                prediction.details = {"copy": [
+                    {
+                        "token": piece,
+                        "p_gen": round(float(details["p_gen"][row, t]), 4),
+                        "source_position": int(details["copied_from"][row, t]) if details["copied_from"][row, t] >= 0 else None,
+                    }
+                    for t, piece in enumerate(pieces)
+                ]}
             if return_attention:  # an output the model ended also shows its eos step
                 steps = length + (0 if truncated_output else 1)
                 prediction.tokens = target_tokenizer.id_to_piece(ids) + ([] if truncated_output else ["</s>"])

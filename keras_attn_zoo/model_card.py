@@ -37,6 +37,8 @@ PAPERS = {
     "Translate*, https://arxiv.org/abs/1409.0473",
     "luong": "Luong, Pham and Manning (2015), *Effective Approaches to Attention-based Neural Machine "
     "Translation*, https://arxiv.org/abs/1508.04025",
+    "copy": "See, Liu and Manning (2017), *Get To The Point: Summarization with Pointer-Generator Networks*, "
+    "https://arxiv.org/abs/1704.04368",
     "none": "Sutskever, Vinyals and Le (2014), *Sequence to Sequence Learning with Neural Networks*, "
     "https://arxiv.org/abs/1409.3215; Cho et al. (2014), https://arxiv.org/abs/1406.1078",
 }
@@ -154,6 +156,7 @@ def tags(preset):
         result.append("no-attention")
     else:
         result += ["attention", _attention_tag(attention)]
+    result += [tag for key, tag in (("copy", "pointer-generator"), ("coverage", "coverage")) if preset.get(key)]
     return result
 
 
@@ -219,9 +222,13 @@ def _summary(preset):
         task = f"translation, {_language(data['source_language'])} → {_language(data['target_language'])}"
     lines.append(f"- **Task:** {task}")
     lines.append(f"- **Attention:** `{preset.get('attention') or 'none'}`")
-    paper = _paper(preset.get("attention"))
-    if paper:
-        lines.append(f"- **Paper:** {paper}")
+    papers = [_paper(preset.get("attention"))] + ([PAPERS["copy"]] if preset.get("copy") else [])
+    papers = [paper for paper in papers if paper]
+    if papers:
+        lines.append(f"- **Paper{'s' if len(papers) > 1 else ''}:** {'; '.join(papers)}")
+    if preset.get("copy") or preset.get("coverage"):
+        parts = [label for key, label in (("copy", "copy switch (pointer-generator)"), ("coverage", "coverage")) if preset.get(key)]
+        lines.append(f"- **Also:** {' and '.join(parts)}")
     if preset.get("recipe"):
         lines.append(f"- **Recipe:** `{preset['recipe']}` in the keras-attn-zoo repository")
     if preset.get("license"):
@@ -258,9 +265,15 @@ def _data_section(preset):
 
 def _training_section(preset, metadata):
     lines = ["", "## Training", ""]
+    init = (metadata or {}).get("init_from")
     if preset.get("recipe"):
+        how = "Trained from scratch" if not init else (
+            f"Fine-tuned from `{init.get('name')}` (trained first, "
+            f"{_duration(init.get('training_seconds') or 0)} to its best epoch {init.get('best_epoch')}; "
+            "variables it lacked started fresh: " + ", ".join(f"`{v}`" for v in init.get("fresh_variables") or []) + ")"
+        )
         lines += [
-            f"Trained from scratch with `attn-zoo train {preset['recipe']}`; the recipe file holds the whole "
+            f"{how} with `attn-zoo train {preset['recipe']}`; the recipe file holds the whole "
             "configuration (architecture, tokenizer, optimizer, early stopping) and the run resumes where it "
             "stopped when the same command is run again.",
             "",
@@ -284,6 +297,9 @@ def _training_section(preset, metadata):
             facts.append((label, f"{metadata[key]:.4f}"))
     if "training_seconds" in metadata:
         facts.append(("Training time to the best epoch", _duration(metadata["training_seconds"])))
+        if init and init.get("training_seconds"):
+            total = metadata["training_seconds"] + init["training_seconds"]
+            facts.append(("Training time, both phases", _duration(total)))
     if "seed" in metadata:
         facts.append(("Seed", str(metadata["seed"])))
     for key, label in (

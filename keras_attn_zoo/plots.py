@@ -123,7 +123,7 @@ def _label_fontsize(n_tokens, inches):
 
 
 def plot_attention(
-    weights, source_tokens, output_tokens, path, title=None, *, figsize=None, dpi=100
+    weights, source_tokens, output_tokens, path, title=None, *, figsize=None, dpi=100, marked=None, marked_label=None
 ):
     """Draws attention weights as a heatmap: source tokens across, output tokens down.
 
@@ -141,12 +141,16 @@ def plot_attention(
         figsize: figure size in inches; default grows with the token counts (5-24 inches wide,
             4-24 high). The PNG is `figsize * dpi` pixels.
         dpi: pixels per inch.
+        marked: optional output rows to highlight (their labels in bold red), e.g. the tokens a
+            pointer-generator copied.
+        marked_label: what the highlight means, written under the figure.
 
     Returns:
         the `Path` written.
 
     Raises:
-        ValueError: `weights` is not 2-D, is empty, or its shape does not match the token counts.
+        ValueError: `weights` is not 2-D, is empty, or its shape does not match the token counts,
+            or a marked row is out of range.
     """
     import numpy as np
 
@@ -160,6 +164,9 @@ def plot_attention(
             f"{len(output_tokens)} output_tokens; expected weights of shape {expected} = "
             "(len(output_tokens), len(source_tokens)), with at least one token of each."
         )
+    marked = sorted({int(row) for row in (marked or ())})
+    if marked and not 0 <= marked[0] <= marked[-1] < len(output_tokens):
+        raise ValueError(f"Received: marked rows {marked}; expected rows in [0, {len(output_tokens)}).")
     finite = weights[np.isfinite(weights)]
     probabilities = finite.size > 0 and finite.min() >= 0.0 and finite.max() <= 1.0
     if figsize is None:
@@ -190,7 +197,11 @@ def plot_attention(
         fontsize=_label_fontsize(len(output_tokens), figsize[1]),
         parse_math=False,
     )
-    axes.set_xlabel("Source")
+    for row in marked:
+        label = axes.get_yticklabels()[row]
+        label.set_color("tab:red")
+        label.set_fontweight("bold")
+    axes.set_xlabel("Source" + (f"\n(red output tokens: {marked_label})" if marked and marked_label else ""))
     axes.set_ylabel("Output")
     if title is not None:
         axes.set_title(title)
@@ -203,4 +214,43 @@ def plot_attention(
         aspect=max(20.0, 2.0 * figsize[1]),
         pad=0.02,
     )
+    return _save(figure, path)
+
+
+def plot_scores(table, path, title=None, *, figsize=(9.0, 4.5), dpi=100):
+    """A grouped bar chart: one group per figure (ROUGE-L, rare-word recall, ...), one bar per system.
+
+    Args:
+        table: `{system name: {figure name: value or None}}`; every system is drawn with the
+            figures of the first one, in that order (a missing or None value draws no bar).
+        path: the PNG file to write.
+        title: figure title; default none.
+        figsize, dpi: the PNG is `figsize * dpi` pixels.
+
+    Returns:
+        the `Path` written.
+
+    Raises:
+        ValueError: `table` is empty or a system's entry is not a dict.
+    """
+    if not isinstance(table, dict) or not table or not all(isinstance(v, dict) for v in table.values()):
+        raise ValueError("Received: a table that is not a non-empty {system: {figure: value}} dict.")
+    systems = list(table)
+    figures = list(table[systems[0]])
+    width = 0.8 / len(systems)
+    figure = _new_figure(figsize, dpi)
+    axes = figure.add_subplot()
+    for i, system in enumerate(systems):
+        xs, ys = [], []
+        for j, name in enumerate(figures):
+            value = table[system].get(name)
+            if value is not None:
+                xs.append(j - 0.4 + width * (i + 0.5))
+                ys.append(float(value))
+        bars = axes.bar(xs, ys, width=width * 0.95, label=system)
+        axes.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
+    axes.set_xticks(range(len(figures)), figures, fontsize=8)
+    axes.legend(fontsize=8)
+    if title is not None:
+        axes.set_title(title)
     return _save(figure, path)

@@ -112,6 +112,11 @@ def load_recipe_file(path):
     return spec
 
 
+def recipe_task(spec):
+    """The task of a checked recipe file: its [recipe] name's entry in the registry."""
+    return RECIPES[spec["recipe"].get("name") or spec.get("task", "translation")][0]
+
+
 def data_file(spec):
     """The recipe's data file; a DataError saying how to get it when it is missing."""
     path = Path(spec["data"]["path"])

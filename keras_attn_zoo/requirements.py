@@ -12,7 +12,12 @@ import importlib.util
 from keras_attn_zoo.errors import ZooError
 
 # import name -> the name pip installs it under
-PIP_NAMES = {"sentencepiece": "sentencepiece", "sacrebleu": "sacrebleu", "matplotlib": "matplotlib"}
+PIP_NAMES = {
+    "sentencepiece": "sentencepiece",
+    "sacrebleu": "sacrebleu",
+    "matplotlib": "matplotlib",
+    "rouge_score": "rouge-score",
+}
 
 
 class MissingDependencyError(ZooError, ImportError):

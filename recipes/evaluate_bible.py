@@ -20,6 +20,7 @@ import os
 import time
 from pathlib import Path
 
+import publish  # recipes/publish.py
 from keras_attn_zoo.native_logs import quiet_import  # noqa: E402
 
 quiet_import("tensorflow")  # its load-time log lines silenced; oneDNN stays on
@@ -87,9 +88,9 @@ def main():
         results[name] = entry
         beam_label = f"beam{search['beam_size']}"
         if args.publish:
-            publish(name, folder, entry, beam_label)
-        elif args.record:
-            record(name, entry, beam_label)
+            publish.bundle(name, folder)
+        if args.publish or args.record:
+            publish.record(name, bible_metrics(entry, beam_label))
 
     if args.alphas or args.split != "test" or args.limit:
         return  # figures and results describe the whole test split only
@@ -123,19 +124,9 @@ def tune_alpha(model, name, sources, references, args):
         print(f"{name} {args.split} alpha {alpha:g}: BLEU {bleu} length ratio {ratio:.2f}", flush=True)
 
 
-def record(name, entry, beam_label):
-    """Record measured metrics in the preset and regenerate the model cards."""
-    from keras_attn_zoo.model_card import write_cards
-
-    record_metrics(name, entry, beam_label)
-    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
-
-
-def record_metrics(name, entry, beam_label):
-    """Write the measured metrics into the preset's [metrics] table."""
-    from keras_attn_zoo import presets
-
-    metrics = {
+def bible_metrics(entry, beam_label):
+    """The [metrics] table of a Bible preset from one evaluation entry."""
+    return {
         "split": "test",
         "sentences": entry[beam_label]["n"],
         "bleu_greedy": entry["greedy"]["bleu"],
@@ -145,25 +136,6 @@ def record_metrics(name, entry, beam_label):
         f"bleu_36plus_words_{beam_label}": entry[beam_label]["by_length"][-1]["bleu"],
         "bleu_signature": entry[beam_label]["bleu_signature"],
     }
-    presets.update_metrics(name, metrics)
-
-
-def publish(name, folder, entry, beam_label):
-    """Record measured metrics in the preset, bundle the checkpoint with its card."""
-    from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
-    from keras_attn_zoo.model_card import write_cards
-
-    record_metrics(name, entry, beam_label)
-    preset_file = ROOT / "keras_attn_zoo" / "presets" / f"{name}.toml"
-    text = preset_file.read_text(encoding="utf-8")
-    preset_file.write_text(text.replace(f'# checkpoint = "{name}"', f'checkpoint = "{name}"'), encoding="utf-8")
-    metadata = read_json(folder / "metadata.json")
-    metadata.pop("files", None)
-    target = ROOT / "keras_attn_zoo" / "checkpoints" / name
-    save_checkpoint(load_checkpoint(folder), target, task="translation", recipe="translation", metadata=metadata)
-    write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
-    size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) / 1e6
-    print(f"bundled {target} ({size:.1f} MB)")
 
 
 if __name__ == "__main__":

@@ -179,7 +179,7 @@ def test_a_model_that_only_copies_generates_source_tokens():
         for row in range(2):
             ids = out["token_ids"][row][: out["lengths"][row]]
             assert len(ids) and set(ids.tolist()) <= set(SOURCE[row][SOURCE[row] > 0].tolist())
-    details = model.copy_details(SOURCE, out["token_ids"][:, :3])
+    details = model.token_details(SOURCE, out["token_ids"][:, :3])
     np.testing.assert_allclose(details["p_gen"], 0.0, atol=1e-12)
     for row in range(2):
         for t in range(3):
@@ -187,11 +187,11 @@ def test_a_model_that_only_copies_generates_source_tokens():
             assert SOURCE[row, position] == out["token_ids"][row, t]
 
 
-def test_copy_details_mark_tokens_not_in_the_source():
+def test_token_details_mark_tokens_not_in_the_source():
     model = copy_model()
-    details = model.copy_details(SOURCE, np.array([[11, EOS_ID], [5, 23]], "int32"))
+    details = model.token_details(SOURCE, np.array([[11, EOS_ID], [5, 23]], "int32"))
     np.testing.assert_array_equal(details["copied_from"], [[0, -1], [-1, 3]])
-    assert Seq2Seq(30, 30, units=8, embedding_dim=6).copy_details(SOURCE, np.ones((2, 2), "int32")) == {}
+    assert Seq2Seq(30, 30, units=8, embedding_dim=6).token_details(SOURCE, np.ones((2, 2), "int32")) == {}
 
 
 def test_copy_model_needs_one_vocabulary_and_attention():

@@ -74,7 +74,7 @@ def test_preset_data(name):
     assert preset["task"] in presets.TASKS
     assert preset["license"] == "apache-2.0"
     assert preset["hub_repo"].count("/") == 1 and preset["hub_repo"].endswith("/" + name)
-    assert "public domain" in preset["data"]["license"]
+    assert isinstance(preset["data"]["license"], str) and preset["data"]["license"].strip()
     assert all(isinstance(v, (int, float, str, bool)) for v in preset.get("metrics", {}).values())
 
 
@@ -88,10 +88,11 @@ def test_preset_recipe_file_exists_and_matches(name):
     assert spec["name"] == name
     assert spec["recipe"].get("attention", "bahdanau") == preset["attention"]
     assert RECIPES[spec["recipe"].get("name", "translation")][0] == preset["task"]
-    assert [spec["data"]["source"], spec["data"]["target"]] == [
-        preset["data"]["source_language"],
-        preset["data"]["target_language"],
-    ]
+    if preset["task"] == "translation":  # the columns of a translation file are language codes
+        assert [spec["data"]["source"], spec["data"]["target"]] == [
+            preset["data"]["source_language"],
+            preset["data"]["target_language"],
+        ]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -217,7 +218,7 @@ def test_card_front_matter_matches_the_preset(name):
     assert meta["library_name"] == "keras"
     assert meta["pipeline_tag"] == preset["task"]
     assert meta["license"] == preset["license"]
-    assert meta["language"] == [preset["data"]["source_language"], preset["data"]["target_language"]]
+    assert meta["language"] == list(dict.fromkeys([preset["data"]["source_language"], preset["data"]["target_language"]]))
     assert meta["datasets"] == [preset["data"]["dataset"]]
     assert meta["tags"][:4] == ["keras", "keras-attn-zoo", "seq2seq", "rnn"]
     if preset["attention"] == "none":
@@ -230,7 +231,7 @@ def test_card_front_matter_matches_the_preset(name):
     assert f"attn-zoo predict {name} " in body
     assert f"attn-zoo evaluate {name} --split test --beam 1\n" in body
     assert f"attn-zoo evaluate {name} --split test --beam 5\n" in body
-    assert "## Limitations" in body and "Reina-Valera 1909" in body
+    assert "## Limitations" in body and all(item in body for item in preset["limitations"])
 
 
 def test_card_model_index_holds_exactly_the_measured_scores():

@@ -412,14 +412,14 @@ class Seq2Seq(keras.Model):
             return jax.jit(search)
         return search
 
-    def copy_details(self, source_ids, output_ids):
-        """What the copy switch did for given outputs: p_gen and the copied source position per token.
+    def token_details(self, source_ids, output_ids):
+        """The model's per-token extras for given outputs: for a pointer-generator, p_gen and the copy source.
 
         Runs the decoder teacher-forced over `output_ids` (batch, L) (bos is prepended; 0 pads)
         and returns `{"p_gen": (batch, L), "copied_from": (batch, L)}` as numpy arrays:
         p_gen of each output token, and the source position that gave the token the most copy
         probability (the highest attention weight among positions holding that id), -1 where the
-        id is not in the source. Empty dict for a model without `copy`.
+        id is not in the source. An empty dict for a model without `copy` (nothing to add).
         """
         if self.copy_layer is None:
             return {}

@@ -28,6 +28,7 @@ RECIPE_OPTIONS = {
         "bridge",
         "input_feeding",
         "coverage",
+        "coverage_loss_weight",
         "attention_units",
         "normalize",
         "scale",
@@ -37,9 +38,8 @@ RECIPE_OPTIONS = {
         "max_target_length",
     ),
 }
-RECIPE_OPTIONS["summarization"] = tuple(
-    option for option in RECIPE_OPTIONS["translation"] if option != "coverage"
-) + ("copy", "coverage", "coverage_loss_weight", "share_embeddings")
+# Summarization adds the options that need one shared vocabulary.
+RECIPE_OPTIONS["summarization"] = RECIPE_OPTIONS["translation"] + ("copy", "share_embeddings")
 
 
 def closest(name, names):
