@@ -178,3 +178,17 @@ def test_summarization_recipe_checks_its_vocabulary():
         summarization(one, two, units=8, embedding_dim=4)
     plain = summarization(one, units=8, embedding_dim=4, copy=False, coverage=False)
     assert plain.copy_layer is None and plain.coverage_loss_weight == 0.0 and plain.source_tokenizer is one
+
+
+def test_push_and_pull_through_the_hub(runs, hub, hub_cache, hub_repo_id):
+    from keras_attn_zoo import from_pretrained
+    from keras_attn_zoo.hub import upload_folder
+
+    checkpoint = runs[1] / "checkpoint"
+    upload_folder(checkpoint, hub_repo_id)
+    pulled = from_pretrained(f"hf://{hub_repo_id}")
+    local = load_checkpoint(checkpoint)
+    assert pulled.copy and pulled.coverage and pulled.zoo_task == "summarization"
+    text = ["foo-doc: documentation for the foo tool, which reads bar files."]
+    a, b = (m.predict_texts(text, beam_size=2, min_length=2, return_details=True)[0] for m in (pulled, local))
+    assert (a.text, a.token_ids, a.details) == (b.text, b.token_ids, b.details)
