@@ -11,6 +11,17 @@ A run lives in one folder (`[output] dir`, default `runs/<name>`):
 Killing the run (even with `kill -9`) and starting the same command again continues after the
 last completed epoch: BackupAndRestore keeps the previous epoch's files too, so a kill during a
 save falls back to them.
+
+Recipe options beyond the model's (see `keras_attn_zoo.recipe_file`):
+
+- `[tokenizer] shared = true`: one SentencePiece model for source and target (summarization),
+  saved under both names.
+- `[data] prefix = "COLUMN"`: that column goes before each source as "PREFIX: SOURCE".
+- `[training] bucket_by = "source"`: batches of similar source length (long inputs, short outputs).
+- `[training] init_from = "RUN_OR_CHECKPOINT"`: a fine-tune. The run starts from that checkpoint's
+  weights (matched by variable path and shape; new variables keep their initial values) and its
+  tokenizers; `init_from.json` and the checkpoint's metadata say where it started, so a model card
+  reports both phases. See et al.'s coverage schedule is a copy model fine-tuned with coverage.
 """
 
 import json
@@ -129,6 +140,7 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         _copy_tokenizers(_checkpoint_folder(hp["init_from"]), run_dir / "tokenizers")
     source_tokenizer, target_tokenizer = _tokenizers(spec, run_dir, train_sources, train_targets)
 
+    _report_truncation(source_tokenizer, train_sources, hp["max_source_length"], "training inputs")
     lengths = dict(
         max_source_length=hp["max_source_length"],
         max_target_length=hp["max_target_length"],
@@ -188,6 +200,19 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
     state.finish()
     return run_dir / "checkpoint"
+
+
+def _report_truncation(tokenizer, texts, limit, what):
+    """One log line: how many texts are longer than `limit` pieces (training reads their start only)."""
+    if not limit:
+        return 0
+    count = sum(len(ids) > limit for ids in tokenizer.encode(list(texts)))
+    if count:
+        logger.warning(
+            "%d of %d %s are longer than max_source_length=%d subword pieces; training reads their first %d.",
+            count, len(texts), what, limit, limit,
+        )
+    return count
 
 
 def _checkpoint_folder(folder):

@@ -192,3 +192,16 @@ def test_push_and_pull_through_the_hub(runs, hub, hub_cache, hub_repo_id):
     text = ["foo-doc: documentation for the foo tool, which reads bar files."]
     a, b = (m.predict_texts(text, beam_size=2, min_length=2, return_details=True)[0] for m in (pulled, local))
     assert (a.text, a.token_ids, a.details) == (b.text, b.token_ids, b.details)
+
+
+def test_training_reports_how_many_inputs_it_truncates(runs, caplog):
+    from keras_attn_zoo.tokenizer import SubwordTokenizer
+    from keras_attn_zoo.training import _report_truncation
+
+    tokenizer = SubwordTokenizer.load(runs[0] / "tokenizers" / "source.spm.model")
+    texts = ["short text", " ".join(["battery"] * 60), " ".join(["fan"] * 60)]
+    with caplog.at_level(logging.WARNING, logger="keras_attn_zoo"):
+        assert _report_truncation(tokenizer, texts, 48, "training inputs") == 2
+        assert _report_truncation(tokenizer, texts[:1], 48, "training inputs") == 0
+    (record,) = caplog.records
+    assert "2 of 3 training inputs are longer than max_source_length=48" in record.getMessage()
