@@ -499,7 +499,7 @@ def predict(
         inputs,
         batch_size=batch_size,
         return_attention=attention or plot_path is not None,
-        return_details=as_json,
+        return_details=as_json or plot_path is not None,
         jit_compile=_jit_compile(xla),
         **_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk),
     )
@@ -519,7 +519,10 @@ def predict(
 
         for path, prediction in zip(_plot_paths(plot_path, len(items)), predictions):
             if prediction.attention is not None and prediction.attention.size:
-                plot_attention(prediction.attention, prediction.source_tokens, prediction.tokens, path)
+                plot_attention(
+                    prediction.attention, prediction.source_tokens, prediction.tokens, path,
+                    marked=prediction.copied, marked_label="copied (p_gen < 0.5)",
+                )
 
 
 # --------------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ class Prediction:
     truncated_output: bool = False
     details: dict = dataclasses.field(default_factory=dict)
 
+    @property
+    def copied(self):
+        """Indices of the output tokens the copy switch mostly copied (p_gen < 0.5); [] without details."""
+        return [t for t, item in enumerate(self.details.get("copy", [])) if item["p_gen"] < 0.5]
+
     def to_dict(self):
         result = {
             "output": self.text,

@@ -161,10 +161,9 @@ def attention_figure(model, name, text, search, folder):
     from keras_attn_zoo.plots import plot_attention
 
     (prediction,) = model.predict_texts([text], return_attention=True, return_details=True, **search)
-    copied = [t for t, item in enumerate(prediction.details.get("copy", [])) if item["p_gen"] < 0.5]
     plot_attention(prediction.attention, prediction.source_tokens, prediction.tokens, folder / f"attention_{name}.png",
                    title=f"{name}: {EXAMPLE_PACKAGE} (beam {search['beam_size']})",
-                   marked=copied, marked_label="copied, p_gen < 0.5" if model.copy else None)
+                   marked=prediction.copied, marked_label="copied, p_gen < 0.5")
 
 
 def preset_metrics(entry, beam_label):

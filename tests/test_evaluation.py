@@ -261,3 +261,26 @@ def test_plot_attention_rejects_shape_mismatch(tmp_path, shape, n_source, n_outp
     with pytest.raises(ValueError, match=rf"weights of shape \({shape[0]},"):
         plots.plot_attention(np.zeros(shape), source, output, tmp_path / "attn.png")
     assert not (tmp_path / "attn.png").exists()
+
+
+def test_plot_attention_marks_rows_in_red(tmp_path):
+    weights = np.full((3, 3), 1 / 3)
+    plain = read_png(plots.plot_attention(weights, ["a", "b", "c"], ["x", "y", "z"], tmp_path / "p.png"))
+    marked = read_png(
+        plots.plot_attention(weights, ["a", "b", "c"], ["x", "y", "z"], tmp_path / "m.png", marked=[1], marked_label="copied")
+    )
+    def reddish(image):
+        rgb = image[..., :3]  # floats in [0, 1]; tab:red is (0.84, 0.15, 0.16)
+        return int(((rgb[..., 0] > 0.6) & (rgb[..., 1] < 0.4) & (rgb[..., 2] < 0.4)).sum())
+
+    assert reddish(plain) == 0 and reddish(marked) > 0
+    with pytest.raises(ValueError, match="marked rows"):
+        plots.plot_attention(weights, ["a", "b", "c"], ["x", "y", "z"], tmp_path / "bad.png", marked=[3])
+
+
+def test_plot_scores_draws_a_bar_per_value(tmp_path):
+    table = {"lead-6": {"ROUGE-L": 24.6, "rare": 42.4}, "model": {"ROUGE-L": 30.1, "rare": None}}
+    path = plots.plot_scores(table, tmp_path / "bars.png", title="t", figsize=(4, 3), dpi=50)
+    assert read_png(path).shape[:2] == (150, 200)
+    with pytest.raises(ValueError, match="non-empty"):
+        plots.plot_scores({}, tmp_path / "none.png")
