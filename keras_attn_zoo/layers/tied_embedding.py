@@ -12,10 +12,19 @@ class TiedEmbedding(keras.layers.Embedding):
     no such layer (keras-hub's ReversibleEmbedding is the same idea, and pulling in keras-hub for
     one layer is not worth the dependency).
 
+    The default initializer is a normal distribution with standard deviation output_dim^-0.5
+    (rows of norm about 1, as fairseq and the Transformer initialise tied embeddings), not
+    `Embedding`'s uniform(-0.05, 0.05): with that, a logit x·e_w is at most about 0.03·output_dim
+    for a tanh output x, so the model cannot express a confident prediction until the embedding
+    has grown, and decoders sat at the unigram loss for thousands of steps (measured: a tied
+    GRU decoder on 60 Bible pairs kept loss 4.62 after 300 steps, 3.76 with this init; on the
+    Debian synopses, unigram-level dev loss after two epochs).
+
     Args:
         input_dim: vocabulary size.
         output_dim: embedding size.
-        **kwargs: `keras.layers.Embedding` arguments (`mask_zero`, initializers, ...).
+        embeddings_initializer: default normal with standard deviation output_dim^-0.5.
+        **kwargs: `keras.layers.Embedding` arguments (`mask_zero`, ...).
 
     Example:
 
@@ -24,6 +33,11 @@ class TiedEmbedding(keras.layers.Embedding):
     >>> tuple(layer(layer(np.array([[1, 2]])), reverse=True).shape)
     (1, 2, 20)
     """
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer=None, **kwargs):
+        if embeddings_initializer is None:
+            embeddings_initializer = keras.initializers.RandomNormal(stddev=output_dim**-0.5)
+        super().__init__(input_dim, output_dim, embeddings_initializer=embeddings_initializer, **kwargs)
 
     def build(self, input_shape=None):
         super().build(input_shape)
