@@ -122,6 +122,8 @@ def parameter_count(arguments):
         placement, input_feeding = "luong", False
     output_units = embedding if tied else units
     total += _attention(a, units, memory_dim)
+    if a["gate_context"]:
+        total += _dense(units, 1)  # Xu et al.'s β, from the attention query
     if placement == "bahdanau":
         cell_input = embedding + memory_dim
     else:
@@ -135,7 +137,8 @@ def parameter_count(arguments):
     else:
         readout_input = memory_dim + units
     total += _dense(readout_input, output_units)
-    if a["bridge"] == "dense":
+    if a["bridge"] in ("dense", "mean_memory"):
         state_parts = 2 if cell == "lstm" else 1
-        total += int(a["decoder_layers"]) * state_parts * _dense(state_dim, units)
+        bridge_input = state_dim if a["bridge"] == "dense" else memory_dim  # the encoder state, or the mean memory
+        total += int(a["decoder_layers"]) * state_parts * _dense(bridge_input, units)
     return total

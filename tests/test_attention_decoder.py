@@ -1,4 +1,5 @@
-"""AttentionDecoder: every attention/placement/cell, the single-step API, bridges, coverage, saving, training."""
+"""AttentionDecoder: every attention/placement/cell, the single-step API, bridges, coverage, the
+Show-Attend-Tell options (context gate, mean-memory bridge, doubly stochastic loss), saving, training."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import keras
 from keras import ops
 
 from keras_attn_zoo.layers import AttentionDecoder
+from keras_attn_zoo.layers.attention_decoder import doubly_stochastic_loss
 
 pytestmark = pytest.mark.backend_agnostic
 
@@ -33,16 +35,21 @@ def dense_inputs(seed=0, state_dim=10):
     return inputs, memory, state
 
 
-def run_steps(decoder, inputs, memory, memory_mask=None, initial_state=None):
-    """Drive the single-step API over the whole target; returns outputs, weights, final state."""
+def run_steps(decoder, inputs, memory, memory_mask=None, initial_state=None, return_features=False):
+    """Drive the single-step API over the whole target; returns outputs, weights, final state
+    (and, with `return_features`, the step features stacked over time)."""
     bundle = decoder.precompute_memory(memory, memory_mask)
     state = decoder.get_initial_state(bundle, initial_state)
-    outputs, weights = [], []
+    outputs, weights, features = [], [], []
     for t in range(inputs.shape[1]):
-        output, state, w = decoder.step(inputs[:, t], state, bundle)
+        output, state, w, f = decoder.step(inputs[:, t], state, bundle, return_features=True)
         outputs.append(np_(output))
         weights.append(np_(w))
-    return np.stack(outputs, 1), np.stack(weights, 1), state
+        features.append({key: np_(value) for key, value in f.items()})
+    results = (np.stack(outputs, 1), np.stack(weights, 1), state)
+    if return_features:
+        results += ({key: np.stack([f[key] for f in features], 1) for key in features[0]},)
+    return results
 
 
 # -- Every attention x placement x cell in a masked functional model ----------------------------
@@ -100,6 +107,7 @@ STEP_CONFIGS = {
     "lstm": {"attention": "bahdanau", "cell": "lstm"},
     "lstm-luong-two-layers": {"attention": "cosine", "cell": "lstm", "num_layers": 2},
     "no-attention": {"attention": None},
+    "mean-memory-lstm-two-layers": {"attention": "bahdanau", "cell": "lstm", "num_layers": 2, "bridge": "mean_memory"},
 }
 
 
@@ -201,6 +209,156 @@ def test_coverage_is_the_running_sum_of_the_weights():
     assert np.all(total[0, 3:] == 0.0)
 
 
+# -- Show, Attend and Tell: the context gate ----------------------------------------------------
+GATE_CONFIGS = {
+    "bahdanau-placement": {"attention": "bahdanau"},
+    "luong-input-feeding": {"attention": "general", "placement": "luong", "input_feeding": True},
+    "luong-parallel": {"attention": "dot", "placement": "luong", "input_feeding": False},
+    "lstm-two-layers": {"attention": "concat", "placement": "bahdanau", "cell": "lstm", "num_layers": 2},
+}
+
+
+@pytest.mark.parametrize("config_id", list(GATE_CONFIGS))
+def test_gate_context_teacher_forcing_equals_stepping_and_scales_the_context(config_id):
+    kwargs = GATE_CONFIGS[config_id]
+    decoder = AttentionDecoder(UNITS, output_units=OUTPUT_UNITS, gate_context=True, **kwargs)
+    inputs, memory, state = dense_inputs(seed=11)
+    outputs, alignments, features = (
+        decoder(inputs, memory, memory_mask=SOURCE_MASK, initial_state=state, return_alignments=True, return_features=True)
+    )
+    assert decoder.parallel == (config_id == "luong-parallel")
+    assert set(features) == {"context", "state", "gate"} and tuple(features["gate"].shape) == (BATCH, T)
+    step_outputs, step_weights, _, step_features = run_steps(decoder, inputs, memory, SOURCE_MASK, state, True)
+    np.testing.assert_allclose(np_(outputs), step_outputs, atol=1e-5)
+    np.testing.assert_allclose(np_(alignments), step_weights, atol=1e-5)
+    for key in ("context", "state", "gate"):
+        np.testing.assert_allclose(np_(features[key]), step_features[key], atol=1e-5)
+
+    # β_t = σ(w·q_t + b), q_t the attention query: the previous top state (Bahdanau placement,
+    # the bridged initial state at t = 0) or the current one (Luong placement).
+    kernel, bias = (np_(w) for w in decoder.gate_layer.weights)
+    tops = step_features["state"]
+    if kwargs.get("placement", "bahdanau") == "bahdanau":
+        first = np_(decoder.get_initial_state(memory, state)["cells"][-1][0])
+        queries = np.concatenate([first[:, None], tops[:, :-1]], 1)
+    else:
+        queries = tops
+    gate = 1.0 / (1.0 + np.exp(-(queries @ kernel + bias)[..., 0]))
+    np.testing.assert_allclose(step_features["gate"], gate, atol=1e-5)
+    # The context the decoder uses is β_t Σ_j α_tj m_j.
+    np.testing.assert_allclose(step_features["context"], gate[..., None] * (step_weights @ memory), atol=1e-5)
+
+
+@pytest.mark.parametrize("placement", ["bahdanau", "luong"])
+def test_a_closed_gate_shuts_the_memory_out(placement):
+    """With β = 0 no memory value reaches the outputs; with the gate open they do."""
+    decoder = AttentionDecoder(UNITS, attention="general", placement=placement, gate_context=True)
+    inputs, memory, state = dense_inputs(seed=12)
+    other_memory = memory[:, ::-1] * 2.0
+    decoder(inputs, memory, initial_state=state)
+    kernel, _ = decoder.gate_layer.weights
+    kernel.assign(np.zeros(kernel.shape, "float32"))
+    for bias, same in ((-200.0, True), (0.0, False)):  # β = σ(-200) = 0, then β = 1/2
+        decoder.gate_layer.bias.assign(np.array([bias], "float32"))
+        outputs = np_(decoder(inputs, memory, initial_state=state))
+        other = np_(decoder(inputs, other_memory, initial_state=state))
+        assert np.allclose(outputs, other, atol=1e-6) == same
+
+
+# -- Show, Attend and Tell: the mean-memory bridge ----------------------------------------------
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_bridge_mean_memory_is_tanh_of_a_projection_of_the_masked_mean(cell):
+    # Memory (2, 3, 2): row 0 has two real positions and a padded one full of 100s.
+    memory = np.array([[[1.0, 2.0], [3.0, -2.0], [100.0, 100.0]], [[0.0, 3.0], [3.0, 0.0], [-3.0, 6.0]]], "float32")
+    memory_mask = np.array([[True, True, False], [True, True, True]])
+    mean = np.array([[2.0, 0.0], [0.0, 3.0]], "float32")  # by hand: the padding is not counted
+    inputs = np.ones((2, 3, EMBED), "float32")
+    decoder = AttentionDecoder(UNITS, attention="bahdanau", cell=cell, num_layers=2, bridge="mean_memory")
+    decoder(inputs, memory, memory_mask=memory_mask)
+    bundle = decoder.precompute_memory(memory, memory_mask)
+    cells = decoder.get_initial_state(bundle)["cells"]
+    parts = 1 if cell == "gru" else 2
+    assert len(cells) == 2 and all(len(layer) == parts for layer in cells)
+    for i in range(2):
+        for j in range(parts):
+            kernel, bias = (np_(w) for w in decoder.bridge_layers[i * parts + j].weights)
+            np.testing.assert_allclose(np_(cells[i][j]), np.tanh(mean @ kernel + bias), atol=1e-6)
+    # The passed encoder state is ignored; so is what the padding holds.
+    state = np.full((2, 10), 5.0, "float32")
+    ignoring = decoder.get_initial_state(bundle, state)["cells"]
+    np.testing.assert_array_equal(np_(ignoring[1][0]), np_(cells[1][0]))
+    repadded = memory.copy()
+    repadded[0, 2] = -7.0
+    outputs = np_(decoder(inputs, memory, memory_mask=memory_mask, initial_state=state))
+    np.testing.assert_allclose(np_(decoder(inputs, repadded, memory_mask=memory_mask)), outputs, atol=1e-6)
+
+
+def test_bridge_mean_memory_of_a_fully_masked_row_is_finite():
+    decoder = AttentionDecoder(4, attention="dot", bridge="mean_memory")
+    memory = np.ones((2, 3, 4), "float32")
+    decoder.build((2, 1, 3), memory.shape)
+    bundle = decoder.precompute_memory(memory, np.array([[False] * 3, [True] * 3]))
+    h = np_(decoder.get_initial_state(bundle)["cells"][0][0])
+    kernel, bias = (np_(w) for w in decoder.bridge_layers[0].weights)
+    np.testing.assert_allclose(h, np.tanh(np.stack([np.zeros(4), np.ones(4)]) @ kernel + bias), atol=1e-6)
+
+
+# -- Show, Attend and Tell: the doubly stochastic attention loss -------------------------------
+def test_doubly_stochastic_loss_by_hand():
+    alignments = np.array(
+        [
+            # 3 steps x 3 positions; the last position is padding, the last step too.
+            [[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [0.3, 0.7, 0.0]],
+            # All real; each position gets 1 in total.
+            [[0.2, 0.3, 0.5], [0.2, 0.3, 0.5], [0.6, 0.4, 0.0]],
+        ],
+        "float32",
+    )
+    mask = np.array([[True, True, False], [True, True, True]])
+    memory_mask = np.array([[True, True, False], [True, True, True]])
+    value = lambda *args, **kwargs: float(np_(doubly_stochastic_loss(alignments, *args, **kwargs)))
+    # Row 0 sums to (1.5, 0.5) at its real positions over its real steps: 0.25 + 0.25; row 1: 0.
+    assert value(mask, memory_mask) == pytest.approx(0.25)
+    # Unmasked, row 0 sums to (1.8, 1.2, 0): 0.64 + 0.04 + 1.
+    assert value() == pytest.approx(1.68 / 2)
+    # τ = 0.5: row 0 (0.5 - 1.5)² + 0² = 1, row 1 3 x 0.25.
+    assert value(mask, memory_mask, target=0.5) == pytest.approx((1.0 + 0.75) / 2)
+    # Uniform attention, T = 2 steps over N = 4 positions: τ = T / N = 0.5 gives 0, τ = 1 gives N (1 - T/N)².
+    uniform = np.full((1, 2, 4), 0.25, "float32")
+    assert float(np_(doubly_stochastic_loss(uniform, target=0.5))) == pytest.approx(0.0)
+    assert float(np_(doubly_stochastic_loss(uniform))) == pytest.approx(1.0)
+
+
+def test_doubly_stochastic_loss_is_added_while_training_only():
+    weight, target = 0.5, 0.75
+    source = keras.Input((None,), dtype="int32")
+    target_ids = keras.Input((None,), dtype="int32")
+    unit_normal = keras.initializers.RandomNormal(stddev=1.0)
+    memory = keras.layers.Embedding(VOCAB, UNITS, embeddings_initializer=unit_normal, mask_zero=True)(source)
+    embedded = keras.layers.Embedding(VOCAB, EMBED, mask_zero=True)(target_ids)
+    decoder = AttentionDecoder(
+        UNITS, attention="general", doubly_stochastic_loss_weight=weight, doubly_stochastic_target=target
+    )
+    outputs, alignments = decoder(embedded, memory, return_alignments=True)
+    model = keras.Model([source, target_ids], keras.layers.Dense(VOCAB)(outputs))
+    probe = keras.Model([source, target_ids], alignments)
+    x = [SOURCE_IDS, TARGET_IDS]
+    expected = weight * float(np_(doubly_stochastic_loss(probe(x), TARGET_MASK, SOURCE_MASK, target)))
+    assert expected > 0.01
+
+    # fit (a learning rate of 0 leaves the weights as they are) reports the cross-entropy, which
+    # evaluate gives on its own, plus λ times the loss of the alignments.
+    model.compile(optimizer=keras.optimizers.SGD(0.0), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cross_entropy = model.evaluate(x, TARGET_IDS, batch_size=BATCH, verbose=0)
+    trained = model.fit(x, TARGET_IDS, batch_size=BATCH, epochs=1, verbose=0).history["loss"][0]
+    assert trained - cross_entropy == pytest.approx(expected, rel=1e-4)
+
+    model(x, training=True)
+    assert len(model.losses) == 1 and float(np_(model.losses[0])) == pytest.approx(expected, rel=1e-5)
+    model(x, training=False)
+    assert model.losses == []
+
+
 # -- Dropout -------------------------------------------------------------------------------------
 def test_dropout_trains_and_inference_is_deterministic():
     source = keras.Input((None,), dtype="int32")
@@ -242,7 +400,7 @@ def test_get_config_from_config_round_trip():
     kwargs = dict(
         attention="concat", placement="bahdanau", cell="lstm", num_layers=2, dropout=0.1, input_feeding=False,
         attention_units=4, output_units=OUTPUT_UNITS, bridge="dense", coverage=False, normalize=False,
-        scale=True, seed=3,
+        scale=True, seed=3, gate_context=True, doubly_stochastic_loss_weight=0.5, doubly_stochastic_target=2.0,
     )
     decoder = AttentionDecoder(UNITS, name="decoder", **kwargs)
     config = decoder.get_config()
@@ -273,8 +431,10 @@ def seq2seq(decoder_kwargs, vocab=VOCAB, units=UNITS):
     [
         {"attention": "bahdanau", "coverage": True, "normalize": True},
         {"attention": "general", "cell": "lstm", "num_layers": 2, "scale": True},
+        {"attention": "bahdanau", "cell": "lstm", "gate_context": True, "bridge": "mean_memory",
+         "doubly_stochastic_loss_weight": 1.0},
     ],
-    ids=["bahdanau-coverage", "luong-lstm-2"],
+    ids=["bahdanau-coverage", "luong-lstm-2", "show-attend-tell"],
 )
 def test_keras_file_round_trip(decoder_kwargs, tmp_path):
     model = seq2seq(decoder_kwargs)
@@ -313,6 +473,8 @@ def test_copy_task_loss_goes_down():
         ({"attention": "dot", "coverage": True}, r"coverage=True with attention='dot'"),
         ({"num_layers": 0}, r"num_layers=0"),
         ({"dropout": 1.0}, r"dropout=1.0"),
+        ({"attention": None, "gate_context": True}, r"gate_context=True with attention=None"),
+        ({"attention": None, "doubly_stochastic_loss_weight": 1.0}, r"doubly_stochastic_loss_weight with attention=None"),
     ],
 )
 def test_invalid_arguments_name_the_received_value(kwargs, message):

@@ -23,6 +23,9 @@ CASES = [
     dict(attention="cosine"),
     dict(attention="cosine", scale=False, scale_init=4.0),
     dict(attention="general", scale=True, seed=3, search_defaults={"beam_size": 2}),
+    dict(attention="bahdanau", cell="lstm", decoder_layers=2, gate_context=True, bridge="mean_memory",
+         doubly_stochastic_loss_weight=1.0, doubly_stochastic_target=0.5),
+    dict(attention="dot", input_feeding=False, gate_context=True, bridge="mean_memory"),
 ]
 
 

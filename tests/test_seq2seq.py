@@ -81,6 +81,35 @@ def test_every_decoder_option_reaches_the_decoder():
     assert config["attention_units"] == 6 and config["normalize"] is True
 
 
+def test_show_attend_tell_options_reach_the_decoder_and_each_loss_is_logged_on_its_own():
+    from keras_attn_zoo.layers.attention_decoder import coverage_loss, doubly_stochastic_loss
+
+    options = dict(
+        cell="lstm", dropout=0.0, bridge="mean_memory", gate_context=True, coverage=True, coverage_loss_weight=2.0,
+        doubly_stochastic_loss_weight=0.5, doubly_stochastic_target=0.25,
+    )
+    model = small(**options)
+    assert model.decoder.gate_layer is not None and model.decoder.bridge == "mean_memory"
+    assert (model.decoder.doubly_stochastic_loss_weight, model.decoder.doubly_stochastic_target) == (0.5, 0.25)
+    config = Seq2Seq.from_config(model.get_config()).get_config()
+    assert {key: config[key] for key in options} == options
+
+    targets = np.array([[1, 14, 15, 16], [1, 17, 0, 0]], "int32")
+    x = {"source_ids": SOURCES, "target_ids": targets}
+    memory, source_mask, state = model._encode(SOURCES)
+    _, alignments = model.decoder(
+        model.target_embedding(targets), memory, memory_mask=source_mask, initial_state=state, return_alignments=True
+    )
+    target_mask = targets != 0
+    expected_coverage = 2.0 * float(ops.convert_to_numpy(coverage_loss(alignments, target_mask)))
+    expected_doubly = 0.5 * float(ops.convert_to_numpy(doubly_stochastic_loss(alignments, target_mask, source_mask, 0.25)))
+    model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay: the logged values are these
+    history = model.fit(x, np.roll(targets, -1, axis=1) * target_mask, batch_size=2, epochs=1, verbose=0).history
+    assert history["coverage_loss"][0] == pytest.approx(expected_coverage, rel=1e-4)
+    assert history["doubly_stochastic_loss"][0] == pytest.approx(expected_doubly, rel=1e-4)
+    assert model.generate(SOURCES, max_length=4)["token_ids"].shape == (2, 4)
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_every_decoder_layer_starts_from_the_top_encoder_layer(cell):
     # The documented bridge: tanh(W_i s + b_i) for decoder layer i, s the top encoder layer's

@@ -9,7 +9,7 @@ from keras_attn_zoo.layers.scan import scan
 ATTENTIONS = ("bahdanau",) + SCORE_MODES + (None,)
 PLACEMENTS = ("bahdanau", "luong")
 CELLS = ("gru", "lstm")
-BRIDGES = ("none", "dense", "copy")
+BRIDGES = ("none", "dense", "copy", "mean_memory")
 
 
 def _choice(name, value, allowed):
@@ -36,6 +36,14 @@ class AttentionDecoder(keras.layers.Layer):
     and reused at every step. `coverage=True` keeps the running sum of past weights in the state
     and feeds it to the score (See et al., 2017; Bahdanau attention only).
 
+    Three options of Show, Attend and Tell (Xu et al., 2015), which work for any memory:
+    `gate_context=True` scales the context by a learned gate β_t = σ(w_β · q_t + b_β) before it
+    is used (§4.2.1), where q_t is the attention query (s_{t-1} in the Bahdanau placement, h_t in
+    the Luong one); `bridge="mean_memory"` starts every layer from the masked mean of the memory,
+    h_0 = tanh(W_h mean_j m_j + b_h) (and c_0 likewise for LSTM, §3.1.2); and
+    `doubly_stochastic_loss_weight=λ` adds λ Σ_i (τ − Σ_t α_ti)² while training (eq. 14), which
+    asks every memory position to receive, summed over the steps, about τ of attention.
+
     Args:
         units: size of each recurrent cell.
         attention: "bahdanau" (additive), a Luong score ("dot", "general", "concat", "cosine"),
@@ -49,8 +57,11 @@ class AttentionDecoder(keras.layers.Layer):
         input_feeding: with `placement="luong"`, join h̃_{t-1} to the next input.
         attention_units: hidden size of the additive / concat scoring network (default `units`).
         output_units: size of the output vector (default `units`).
-        bridge: how the encoder state passed as `initial_state` starts the decoder: "none"
-            (zeros), "dense" (tanh(W s) for every layer) or "copy" (used as is; sizes must match).
+        bridge: how the decoder state starts: "none" (zeros), "dense" (tanh(W s + b) of the
+            encoder state s passed as `initial_state`, for every layer and state part), "copy"
+            (`initial_state` used as is; sizes must match) or "mean_memory" (tanh(W m̄ + b) of
+            the mean m̄ of the real memory positions, one projection per layer and state part, as
+            in Xu et al. §3.1.2; `initial_state` is ignored).
         coverage: track coverage and feed it to the score.
         normalize: weight-normalised Bahdanau score.
         scale, scale_init: the multiplier of a Luong score (see `LuongAttention`): learned
@@ -61,6 +72,18 @@ class AttentionDecoder(keras.layers.Layer):
             `add_loss` while training: λ times the mean over real target steps of
             Σ_i min(a_i^t, c_i^t), where c^t = Σ_{t'<t} a^{t'} is the attention paid so far. It
             penalises attending again to what was already attended to (repetition). 0: none.
+        gate_context: multiply the context by the gate β_t = σ(w_β · q_t + b_β) of the step's
+            query q_t before the cell and the readout use it (Xu et al. §4.2.1); β is returned
+            as the feature "gate". Needs attention.
+        doubly_stochastic_loss_weight: λ of the doubly stochastic attention loss of Xu et al.
+            (eq. 14), added with `add_loss` while training: λ times
+            `doubly_stochastic_loss(alignments, mask, memory_mask, doubly_stochastic_target)`,
+            Σ_i (τ − Σ_t α_ti)² over the real memory positions i and the real target steps t,
+            averaged over the batch. It pushes the attention to cover the whole memory. 0: none.
+        doubly_stochastic_target: τ in that loss. 1 (the paper's) asks each position for one
+            step's worth of attention. With T steps and N positions the weights sum to T in all,
+            so τ = T / N is the value every position gets under a uniform spread (what some
+            implementations use); 1 matches it only when T = N.
         **kwargs: standard `keras.layers.Layer` arguments.
 
     Call arguments:
@@ -71,7 +94,8 @@ class AttentionDecoder(keras.layers.Layer):
         mask: optional (batch, T) decoder mask (from `Embedding(mask_zero=True)`).
         return_alignments: also return the attention weights (batch, T, Tv).
         return_features: also return `{"context": (batch, T, D), "state": (batch, T, units)}`,
-            each step's context vector and top cell output (after the alignments, if asked).
+            each step's context vector (gated, with `gate_context`) and top cell output (after
+            the alignments, if asked); with `gate_context`, also `"gate"`: (batch, T), β_t.
 
     Example:
 
@@ -85,7 +109,8 @@ class AttentionDecoder(keras.layers.Layer):
     (2, 5, 20)
 
     References: Bahdanau, Cho & Bengio, ICLR 2015; Luong, Pham & Manning, EMNLP 2015;
-    See, Liu & Manning, "Get To The Point", ACL 2017 (coverage).
+    See, Liu & Manning, "Get To The Point", ACL 2017 (coverage); Xu et al., "Show, Attend and
+    Tell", ICML 2015 (context gate, mean-memory initial state, doubly stochastic attention).
     """
 
     def __init__(
@@ -106,6 +131,9 @@ class AttentionDecoder(keras.layers.Layer):
         scale_init=None,
         seed=None,
         coverage_loss_weight=0.0,
+        gate_context=False,
+        doubly_stochastic_loss_weight=0.0,
+        doubly_stochastic_target=1.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -122,6 +150,12 @@ class AttentionDecoder(keras.layers.Layer):
             raise ValueError(f"Received: dropout={dropout!r}; expected a rate in [0, 1).")
         if coverage_loss_weight and attention is None:
             raise ValueError("Received: coverage_loss_weight with attention=None; the coverage loss reads attention weights.")
+        if gate_context and attention is None:
+            raise ValueError("Received: gate_context=True with attention=None; there is no context to gate.")
+        if doubly_stochastic_loss_weight and attention is None:
+            raise ValueError(
+                "Received: doubly_stochastic_loss_weight with attention=None; the loss reads attention weights."
+            )
         if coverage and attention != "bahdanau":
             raise ValueError(f"Received: coverage=True with attention={attention!r}; coverage needs 'bahdanau'.")
         self.units = units
@@ -140,6 +174,9 @@ class AttentionDecoder(keras.layers.Layer):
         self.scale_init = scale_init
         self.seed = seed
         self.coverage_loss_weight = coverage_loss_weight
+        self.gate_context = gate_context
+        self.doubly_stochastic_loss_weight = doubly_stochastic_loss_weight
+        self.doubly_stochastic_target = doubly_stochastic_target
         self.supports_masking = True
 
         if attention is None:
@@ -160,13 +197,14 @@ class AttentionDecoder(keras.layers.Layer):
         self.cells = [cell_class(units, name=f"cell_{i}") for i in range(num_layers)]
         self.state_parts = 1 if cell == "gru" else 2
         self.bridge_layers = []
-        if bridge == "dense":
+        if bridge in ("dense", "mean_memory"):
             self.bridge_layers = [
                 keras.layers.Dense(units, activation="tanh", name=f"bridge_{i}_{j}")
                 for i in range(num_layers)
                 for j in range(self.state_parts)
             ]
         self.readout = keras.layers.Dense(output_units or units, activation="tanh", name="readout")
+        self.gate_layer = keras.layers.Dense(1, activation="sigmoid", name="context_gate") if gate_context else None
         # Three random streams: one seed for all would give the input and output dropout the same
         # masks wherever their shapes agree.
         seeds = (None, None, None) if seed is None else (seed, seed + 1, seed + 2)
@@ -208,10 +246,15 @@ class AttentionDecoder(keras.layers.Layer):
             self.readout.build((None, self.units + memory_dim + embed_dim))
         else:
             self.readout.build((None, memory_dim + self.units))
+        if self.gate_layer is not None:
+            self.gate_layer.build((None, query_dim))
         if self.bridge == "dense" and initial_state_shape is not None:
             state_dim = _first_shape(initial_state_shape)[-1]
             for layer in self.bridge_layers:
                 layer.build((None, state_dim))
+        if self.bridge == "mean_memory":
+            for layer in self.bridge_layers:
+                layer.build((None, memory_dim))
         self.built = True
 
     # -- The single-step API (inference, beam search) -------------------------------------------
@@ -232,13 +275,21 @@ class AttentionDecoder(keras.layers.Layer):
         """The decoder state before the first step, as a dict of tensors.
 
         `memory` is the (batch, Tv, D) encoder output (or the dict from `precompute_memory`);
-        `initial_state` the encoder summary passed through the bridge.
+        `initial_state` the encoder summary passed through the bridge. `bridge="mean_memory"`
+        ignores `initial_state` and averages the memory over its real positions: pass the dict
+        from `precompute_memory` for its mask to count (a bare tensor is averaged over all).
         """
         values = memory["values"] if isinstance(memory, dict) else memory
         batch = ops.shape(values)[0]
         zeros = ops.zeros((batch, self.units), dtype=self.compute_dtype)
         parts = None
-        if initial_state is not None and self.bridge != "none":
+        if self.bridge == "mean_memory":
+            mean = masked_mean(values, memory.get("mask") if isinstance(memory, dict) else None)
+            parts = [
+                [self.bridge_layers[i * self.state_parts + j](mean) for j in range(self.state_parts)]
+                for i in range(self.num_layers)
+            ]
+        elif initial_state is not None and self.bridge != "none":
             given = list(initial_state) if isinstance(initial_state, (list, tuple)) else [initial_state]
             parts = []
             for i in range(self.num_layers):
@@ -269,11 +320,13 @@ class AttentionDecoder(keras.layers.Layer):
         Returns `(output, new_state, weights)` with output (batch, output_units) and weights
         (batch, Tv). `memory` is the dict from `precompute_memory`. With `return_features=True`
         a fourth item, `{"context": (batch, D), "state": (batch, units)}`, holds the step's
-        context vector and top cell output (what a copy switch reads; zeros context without
-        attention).
+        context vector (after the gate, with `gate_context`) and top cell output (what a copy
+        switch reads; zeros context without attention), and with `gate_context` also
+        `"gate"`: (batch,), the step's β.
         """
         coverage = state.get("coverage")
         new_state = {}
+        gate = None
         if self.attention is None:
             cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
             output = self.readout(top)
@@ -284,12 +337,14 @@ class AttentionDecoder(keras.layers.Layer):
             context, weights = self.attention_layer.attend(
                 query, memory["keys"], memory["values"], memory["mask"], coverage
             )
+            context, gate = self._gate(query, context)
             cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
             output = self.readout(ops.concatenate([top, context, inputs], -1))
         else:
             cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
             cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
             context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
+            context, gate = self._gate(top, context)
             output = self.readout(ops.concatenate([context, top], -1))
             if self.input_feeding:
                 new_state["feed"] = output
@@ -297,8 +352,18 @@ class AttentionDecoder(keras.layers.Layer):
         if coverage is not None:
             new_state["coverage"] = coverage + weights
         if return_features:
-            return output, new_state, weights, {"context": context, "state": top}
+            features = {"context": context, "state": top}
+            if gate is not None:
+                features["gate"] = gate
+            return output, new_state, weights, features
         return output, new_state, weights
+
+    def _gate(self, query, context):
+        """Xu et al.'s β = σ(w_β · query + b_β) and the context it scales; (context, None) without the gate."""
+        if self.gate_layer is None:
+            return context, None
+        gate = self.gate_layer(query)  # (..., 1)
+        return context * ops.cast(gate, context.dtype), ops.squeeze(gate, -1)
 
     def _run_cells(self, x, cell_states, training=False, dropout_masks=None):
         new_states = []
@@ -343,6 +408,7 @@ class AttentionDecoder(keras.layers.Layer):
         x = self.input_dropout(inputs, training=training)
         masks = self._dropout_masks(ops.shape(x)[0], training)
         steps = ops.transpose(x, (1, 0, 2))
+        gate = None
         if self.parallel:
             def body(carry, x_t):
                 cells, top = self._run_cells(x_t, carry, training, masks)
@@ -358,17 +424,27 @@ class AttentionDecoder(keras.layers.Layer):
                 context, alignments = self.attention_layer.attend(
                     tops, bundle["keys"], bundle["values"], bundle["mask"]
                 )
+                context, gate = self._gate(tops, context)
                 outputs = self.readout(ops.concatenate([context, tops], -1))
         else:
             def body(carry, x_t):
                 output, new_state, weights, features = self.step(x_t, carry, bundle, training, masks, True)
-                return new_state, (output, weights, features["context"], features["state"])
+                return new_state, (output, weights, features)
 
-            _, (outputs, alignments, context, tops) = scan(body, state, steps)
-            outputs, alignments, context, tops = (ops.transpose(t, (1, 0, 2)) for t in (outputs, alignments, context, tops))
+            _, (outputs, alignments, features) = scan(body, state, steps)
+            outputs, alignments, context, tops = (
+                ops.transpose(t, (1, 0, 2)) for t in (outputs, alignments, features["context"], features["state"])
+            )
+            if "gate" in features:
+                gate = ops.transpose(features["gate"], (1, 0))
         outputs = self.output_dropout(outputs, training=training)
         if training and self.coverage_loss_weight:
             self.add_loss(self.coverage_loss_weight * coverage_loss(alignments, mask))
+        if training and self.doubly_stochastic_loss_weight:
+            self.add_loss(
+                self.doubly_stochastic_loss_weight
+                * doubly_stochastic_loss(alignments, mask, bundle["mask"], self.doubly_stochastic_target)
+            )
         if not (return_alignments or return_features):
             return outputs
         results = [outputs]
@@ -377,7 +453,10 @@ class AttentionDecoder(keras.layers.Layer):
                 alignments = alignments * ops.expand_dims(ops.cast(mask, alignments.dtype), -1)
             results.append(alignments)
         if return_features:
-            results.append({"context": context, "state": tops})
+            features = {"context": context, "state": tops}
+            if self.gate_layer is not None:
+                features["gate"] = gate
+            results.append(features)
         return tuple(results)
 
     def compute_mask(self, inputs, previous_mask=None):
@@ -395,10 +474,13 @@ class AttentionDecoder(keras.layers.Layer):
         if return_alignments:
             results.append(keras.KerasTensor((batch, steps, memory.shape[1]), dtype=self.compute_dtype))
         if return_features:
-            results.append({
+            features = {
                 "context": keras.KerasTensor((batch, steps, memory.shape[2]), dtype=self.compute_dtype),
                 "state": keras.KerasTensor((batch, steps, self.units), dtype=self.compute_dtype),
-            })
+            }
+            if self.gate_layer is not None:
+                features["gate"] = keras.KerasTensor((batch, steps), dtype=self.compute_dtype)
+            results.append(features)
         return tuple(results)
 
     def get_config(self):
@@ -421,6 +503,9 @@ class AttentionDecoder(keras.layers.Layer):
                 "scale_init": self.scale_init,
                 "seed": self.seed,
                 "coverage_loss_weight": self.coverage_loss_weight,
+                "gate_context": self.gate_context,
+                "doubly_stochastic_loss_weight": self.doubly_stochastic_loss_weight,
+                "doubly_stochastic_target": self.doubly_stochastic_target,
             }
         )
         return config
@@ -445,3 +530,37 @@ def coverage_loss(alignments, mask=None):
         return ops.mean(per_step)
     mask = ops.cast(mask, "float32")
     return ops.sum(per_step * mask) / ops.maximum(ops.sum(mask), 1.0)
+
+
+def masked_mean(values, mask=None):
+    """The mean of (batch, Tv, D) `values` over the positions where the (batch, Tv) `mask` is True.
+
+    Padded positions count neither in the sum nor in the number of positions; a row with no real
+    position gives zeros.
+    """
+    if mask is None:
+        return ops.mean(values, axis=1)
+    weights = ops.cast(mask, values.dtype)
+    total = ops.sum(values * ops.expand_dims(weights, -1), axis=1)
+    count = ops.maximum(ops.sum(weights, axis=1, keepdims=True), ops.cast(1.0, values.dtype))
+    return total / count
+
+
+def doubly_stochastic_loss(alignments, mask=None, memory_mask=None, target=1.0):
+    """Xu et al.'s doubly stochastic attention penalty Σ_i (τ − Σ_t α_ti)² (eq. 14), averaged over the batch.
+
+    The weights of each step already sum to 1 over the memory; this asks the weights each memory
+    position receives, summed over the steps, to be τ too. With T steps and N positions they sum
+    to T in all, so τ = T / N is what a uniform spread gives each position.
+
+    alignments: (batch, T, Tv) attention weights; mask: optional (batch, T), True at the real
+    target steps (only those are summed over t); memory_mask: optional (batch, Tv), True at the
+    real memory positions (only those are summed over i); target: τ.
+    """
+    alignments = ops.cast(alignments, "float32")
+    if mask is not None:
+        alignments = alignments * ops.expand_dims(ops.cast(mask, "float32"), -1)
+    per_position = ops.square(target - ops.sum(alignments, axis=1))  # (batch, Tv)
+    if memory_mask is not None:
+        per_position = per_position * ops.cast(memory_mask, "float32")
+    return ops.mean(ops.sum(per_position, axis=-1))

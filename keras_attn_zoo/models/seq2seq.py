@@ -60,6 +60,12 @@ class Seq2Seq(keras.Model):
             the same loss and search take as logits.
         coverage_loss_weight: λ of See et al.'s coverage loss λ Σ_i min(a_i^t, c_i^t), added to
             the training loss and logged as `coverage_loss` (see `AttentionDecoder`).
+        gate_context: gate the context by β_t = σ(w_β · q_t + b_β) (Xu et al. 2015; see
+            `AttentionDecoder`).
+        doubly_stochastic_loss_weight, doubly_stochastic_target: λ and τ of Xu et al.'s doubly
+            stochastic attention loss λ Σ_i (τ − Σ_t α_ti)², added to the training loss and
+            logged as `doubly_stochastic_loss` (see `AttentionDecoder`). `bridge="mean_memory"`
+            starts the decoder from the mean of the memory, as Xu et al. do.
         max_source_length: longer inputs are truncated (with a warning) by `predict_texts`.
         max_target_length: the longest output `generate` produces.
     """
@@ -89,6 +95,9 @@ class Seq2Seq(keras.Model):
         share_embeddings=False,
         copy=False,
         coverage_loss_weight=0.0,
+        gate_context=False,
+        doubly_stochastic_loss_weight=0.0,
+        doubly_stochastic_target=1.0,
         max_source_length=128,
         max_target_length=160,
         search_defaults=None,
@@ -139,11 +148,17 @@ class Seq2Seq(keras.Model):
             scale_init=scale_init,
             seed=seed,
             coverage_loss_weight=coverage_loss_weight,
+            gate_context=gate_context,
+            doubly_stochastic_loss_weight=doubly_stochastic_loss_weight,
+            doubly_stochastic_target=doubly_stochastic_target,
             name="decoder",
         )
         self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
         self.copy_layer = PointerGenerator(target_vocab_size, name="pointer_generator") if copy else None
         self.coverage_loss_tracker = keras.metrics.Mean(name="coverage_loss") if coverage_loss_weight else None
+        self.doubly_stochastic_loss_tracker = (
+            keras.metrics.Mean(name="doubly_stochastic_loss") if doubly_stochastic_loss_weight else None
+        )
 
         # === Functional model ===
         source_ids = keras.Input((None,), dtype="int32", name="source_ids")
@@ -187,6 +202,9 @@ class Seq2Seq(keras.Model):
         self.share_embeddings = share_embeddings
         self.copy = copy
         self.coverage_loss_weight = coverage_loss_weight
+        self.gate_context = gate_context
+        self.doubly_stochastic_loss_weight = doubly_stochastic_loss_weight
+        self.doubly_stochastic_target = doubly_stochastic_target
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
         self.search_defaults = None
@@ -218,10 +236,14 @@ class Seq2Seq(keras.Model):
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # The only loss layers add is the decoder's coverage loss: log it on its own.
+        # The only losses layers add are the decoder's, in this order: the coverage loss, then the
+        # doubly stochastic attention loss, each there when its weight is set. Log each on its own.
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        if self.coverage_loss_tracker is not None and self.losses:
-            self.coverage_loss_tracker.update_state(ops.sum([ops.sum(loss) for loss in self.losses]))
+        trackers = [t for t in (self.coverage_loss_tracker, self.doubly_stochastic_loss_tracker) if t is not None]
+        losses = self.losses
+        if trackers and len(losses) == len(trackers):
+            for tracker, loss in zip(trackers, losses):
+                tracker.update_state(ops.sum(loss))
         return total
 
     # -- Pieces shared by the training graph and generation --------------------------------------
@@ -509,6 +531,9 @@ class Seq2Seq(keras.Model):
             "share_embeddings": self.share_embeddings,
             "copy": self.copy,
             "coverage_loss_weight": self.coverage_loss_weight,
+            "gate_context": self.gate_context,
+            "doubly_stochastic_loss_weight": self.doubly_stochastic_loss_weight,
+            "doubly_stochastic_target": self.doubly_stochastic_target,
             "max_source_length": self.max_source_length,
             "max_target_length": self.max_target_length,
             "search_defaults": self.search_defaults,

@@ -32,8 +32,8 @@ def translation(
             (or "none") for the classic encoder-decoder with a single context vector: the baseline.
         **model_options: any other `keras_attn_zoo.models.seq2seq.Seq2Seq` argument, with its
             defaults: cell, embedding_dim, units, encoder_layers, decoder_layers, bidirectional,
-            dropout, tie_embeddings, input_feeding, bridge, coverage, max_source_length,
-            max_target_length.
+            dropout, tie_embeddings, input_feeding, bridge, coverage, gate_context,
+            doubly_stochastic_loss_weight, max_source_length, max_target_length.
 
     Example:
 
