@@ -544,45 +544,50 @@ def _human_size(size):
         size /= 1000
 
 
-def _headline_bleu(preset):
-    """Test BLEU with beam 5 from a preset's [metrics], or None when not measured."""
+def _headline(preset):
+    """`(metric label, test score with beam 5 or None)`: the first headline metric of the preset's task."""
     from keras_attn_zoo.model_card import scores
+    from keras_attn_zoo.task_metrics import metrics_for
 
+    metric, label = metrics_for(preset.get("task")).headline[0]
     for row in scores(preset.get("metrics")):
-        if row.split == "test" and row.metric == "bleu" and row.beam == 5:
-            return float(row.value)
-    return None
+        if row.split == "test" and row.metric == metric and row.beam == 5:
+            return label, float(row.value)
+    return label, None
 
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="A JSON list of objects instead of a table.")
 def list_presets_command(as_json):
-    """List the presets: name, task, attention, checkpoint size and test BLEU (beam 5)."""
+    """List the presets: name, task, attention, checkpoint size and the task's headline test score
+    with beam 5 (BLEU for translation, ROUGE-L for summarization)."""
     from keras_attn_zoo.presets import bundled_checkpoint, list_presets
 
     rows = []
     for preset in list_presets():
         folder = bundled_checkpoint(preset["name"])
+        metric, value = _headline(preset)
         rows.append(
             {
                 "name": preset["name"],
                 "task": preset.get("task"),
                 "attention": preset.get("attention"),
                 "checkpoint_bytes": _folder_bytes(folder),
-                "test_bleu_beam5": _headline_bleu(preset),
+                "headline_metric": metric,
+                "test_score_beam5": value,
             }
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
-    header = ("NAME", "TASK", "ATTENTION", "SIZE", "TEST BLEU (BEAM 5)")
+    header = ("NAME", "TASK", "ATTENTION", "SIZE", "TEST SCORE (BEAM 5)")
     table = [header] + [
         (
             row["name"],
             str(row["task"] or "-"),
             str(row["attention"] or "none"),
             _human_size(row["checkpoint_bytes"]),
-            "not measured" if row["test_bleu_beam5"] is None else f"{row['test_bleu_beam5']:.2f}",
+            "not measured" if row["test_score_beam5"] is None else f"{row['headline_metric']} {row['test_score_beam5']:.2f}",
         )
         for row in rows
     ]

@@ -23,7 +23,7 @@ class TaskMetrics:
         task: the task name ("translation", "summarization", ...).
         packages: the modules the scores import (`requirements.require` checks them before
             any model work and names the pip line).
-        headline: `(key, label)` of the scores a model card's model-index reports.
+        headline: `(key, label)` of the task's main scores, the first one foremost (`attn-zoo list`).
         uses_training_targets: the scores read the training split's references (rare words).
         score: `(sources, hypotheses, references, training_targets) -> dict` of scores.
         lines: `scores -> list of str`, the table `attn-zoo evaluate` prints.
@@ -93,7 +93,7 @@ METRICS = {
         _translation_score, _translation_lines,
     ),
     "summarization": TaskMetrics(
-        "summarization", ("rouge_score",), (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L")),
+        "summarization", ("rouge_score",), (("rougeL", "ROUGE-L"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2")),
         True, _summarization_score, _summarization_lines,
     ),
 }

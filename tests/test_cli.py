@@ -296,13 +296,15 @@ def test_list_shows_the_presets():
     from keras_attn_zoo.presets import list_presets
 
     names = [p["name"] for p in list_presets()]
-    assert len(names) == 3
+    assert len(names) >= 5  # three translators, two summarizers
     lines = output_lines(invoke("list"))
     assert lines[0].split()[:3] == ["NAME", "TASK", "ATTENTION"]
     assert [line.split()[0] for line in lines[1:]] == names
     rows = json.loads(invoke("list", "--json").stdout)
     assert [row["name"] for row in rows] == names
-    assert set(rows[0]) == {"name", "task", "attention", "checkpoint_bytes", "test_bleu_beam5"}
+    assert set(rows[0]) == {"name", "task", "attention", "checkpoint_bytes", "headline_metric", "test_score_beam5"}
+    headline = {row["task"]: row["headline_metric"] for row in rows}
+    assert headline == {"translation": "BLEU", "summarization": "ROUGE-L"}
 
 
 def test_list_headline_metric_and_size(monkeypatch, checkpoint):
@@ -313,7 +315,7 @@ def test_list_headline_metric_and_size(monkeypatch, checkpoint):
     monkeypatch.setattr(presets, "list_presets", lambda: [preset, {**preset, "name": "q", "metrics": {}}])
     monkeypatch.setattr(presets, "bundled_checkpoint", lambda name: checkpoint if name == "p" else None)
     lines = output_lines(invoke("list"))
-    assert lines[1].split()[-2:] == ["KB", "12.35"] or lines[1].split()[-2:] == ["MB", "12.35"]
+    assert lines[1].split()[-3:] in (["KB", "BLEU", "12.35"], ["MB", "BLEU", "12.35"])
     assert lines[2].split()[-3:] == ["-", "not", "measured"]
     size = sum(f.stat().st_size for f in Path(checkpoint).rglob("*") if f.is_file())
     assert json.loads(invoke("list", "--json").stdout)[0]["checkpoint_bytes"] == size
