@@ -58,7 +58,9 @@ def model(pairs):
     keras.utils.set_random_seed(1234)
     sources, targets = pairs
     # Untrained: the outputs are long, varied strings of pieces (unk included), which exercises
-    # detokenization and the length limits better than a barely trained model would.
+    # detokenization and the length limits better than a barely trained model would. Untied: an
+    # untrained tied embedding (rows of norm 1) dominates the logits, and every input would give
+    # the same output.
     return translation(
         SubwordTokenizer.train(sources, vocab_size=100),
         SubwordTokenizer.train(targets, vocab_size=100),
@@ -66,6 +68,7 @@ def model(pairs):
         embedding_dim=8,
         max_source_length=12,
         max_target_length=20,
+        tie_embeddings=False,
     )
 
 
