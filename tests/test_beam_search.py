@@ -526,16 +526,17 @@ def test_weights_belong_to_the_chosen_hypothesis(beam_size):
 SOURCES = [[5, 6, 7, 8, 9, 10], [11, 12, 13, 0, 0, 0], [14, 15, 16, 17, 18, 0]]
 
 
+SEED = 13  # premises checked below hold for it on TensorFlow and JAX (seeds 13, 15, 17 do)
+
+
 @pytest.fixture(scope="module")
 def model():
     import keras
 
-    keras.utils.set_random_seed(7)
-    model = translation(source_vocab_size=30, target_vocab_size=30, units=16, embedding_dim=8)
-    # Sharper logits than the initialisation gives, so outputs vary from token to token.
-    embeddings = model.target_embedding.embeddings
-    embeddings.assign(embeddings * 8.0)
-    return model
+    keras.utils.set_random_seed(SEED)
+    # A random model whose outputs vary from token to token and repeat n-grams when not blocked
+    # (the tests below check both premises; the seed is one where they hold on every backend).
+    return translation(source_vocab_size=30, target_vocab_size=30, units=16, embedding_dim=8)
 
 
 def hand_greedy(model, source_ids, max_length):
@@ -553,7 +554,9 @@ def hand_greedy(model, source_ids, max_length):
         weights.append(ops.convert_to_numpy(w)[0])
         if t + 1 >= limit:
             break  # the eos forced at the limit
-        token = int(np.argmax(log_probs))
+        allowed = log_probs.copy()
+        allowed[[0, 1]] = -np.inf  # pad and bos are never generated
+        token = int(np.argmax(allowed))
         score += float(log_probs[token])
         if token == 2:
             break
