@@ -106,7 +106,8 @@ def parameter_count(arguments):
     source_vocab, target_vocab = int(a["source_vocab_size"]), int(a["target_vocab_size"])
     tied = bool(a["tie_embeddings"])
 
-    total = source_vocab * embedding + target_vocab * embedding
+    # One matrix when the source shares the target's embedding (summarization).
+    total = (0 if a["share_embeddings"] else source_vocab * embedding) + target_vocab * embedding
     total += target_vocab if tied else _dense(units, target_vocab)  # TiedEmbedding's bias, or a projection
 
     directions = 2 if a["bidirectional"] else 1
@@ -137,6 +138,8 @@ def parameter_count(arguments):
     else:
         readout_input = memory_dim + units
     total += _dense(readout_input, output_units)
+    if a["copy"]:
+        total += _dense(memory_dim + units + embedding, 1)  # the copy switch: p_gen from [c; s; x]
     if a["bridge"] in ("dense", "mean_memory"):
         state_parts = 2 if cell == "lstm" else 1
         bridge_input = state_dim if a["bridge"] == "dense" else memory_dim  # the encoder state, or the mean memory

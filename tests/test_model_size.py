@@ -26,12 +26,17 @@ CASES = [
     dict(attention="bahdanau", cell="lstm", decoder_layers=2, gate_context=True, bridge="mean_memory",
          doubly_stochastic_loss_weight=1.0, doubly_stochastic_target=0.5),
     dict(attention="dot", input_feeding=False, gate_context=True, bridge="mean_memory"),
+    # summarization: one vocabulary, shared embeddings, the copy switch, coverage
+    dict(attention="bahdanau", share_embeddings=True, copy=True, coverage=True, coverage_loss_weight=1.0),
+    dict(attention="general", share_embeddings=True, tie_embeddings=False, copy=True),
+    dict(attention="bahdanau", share_embeddings=True),
 ]
 
 
 @pytest.mark.parametrize("options", CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
 def test_parameter_count_matches_the_built_model(options):
-    arguments = dict(source_vocab_size=23, target_vocab_size=31, units=8, embedding_dim=6, **options)
+    shared = options.get("share_embeddings") or options.get("copy")  # one vocabulary
+    arguments = dict(source_vocab_size=31 if shared else 23, target_vocab_size=31, units=8, embedding_dim=6, **options)
     if options.get("attention") in ("dot", "cosine") or options.get("bridge") == "copy":
         arguments["embedding_dim"] = 8  # dot scores and copied states need equal sizes
     assert parameter_count(arguments) == Seq2Seq(**arguments).count_params()
