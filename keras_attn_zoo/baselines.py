@@ -32,6 +32,13 @@ DASHES = frozenset({"-", "--", "\u2013", "\u2014"})
 RELATIVE_WORDS = frozenset({"which", "that", "who", "whose"})
 
 
+def lead_length(summaries):
+    """k for lead-k: the lower median length of `summaries` in whitespace words (an integer)."""
+    import statistics
+
+    return statistics.median_low(len(summary.split()) for summary in summaries)
+
+
 def lead_k(text, k):
     """The first `k` whitespace-separated words of `text`, joined by single spaces.
 

@@ -18,7 +18,6 @@ table as Markdown. `--tune KEY=V1,V2 ...` prints dev ROUGE for every combination
 import argparse
 import itertools
 import json
-import statistics
 import time
 from pathlib import Path
 
@@ -78,7 +77,7 @@ def main():
     chosen = dict(_option(item) for item in args.search)
 
     results = {}
-    k = statistics.median_low(len(s.split()) for s in dev_synopses)
+    k = baselines.lead_length(dev_synopses)
     for label, outputs in ((f"lead-{k}", [baselines.lead_k(d, k) for d in descriptions]),
                            ("first clause", [baselines.first_clause(d) for d in descriptions])):
         results[label] = {"baseline": metrics.score(descriptions, outputs, references, train_synopses)}

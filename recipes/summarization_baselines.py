@@ -28,11 +28,6 @@ COLUMNS = (
 )
 
 
-def lead_length(synopses):
-    """The lower median of the synopses' lengths in whitespace words."""
-    return statistics.median_low(len(s.split()) for s in synopses)
-
-
 def table(rows):
     """A plain-text table: one line per (name, scores) row, the columns of `COLUMNS`."""
     width = max(len(name) for name, _ in rows)
@@ -53,7 +48,7 @@ def main(argv=None):
     descriptions, synopses = read_pairs(args.data, "description", "synopsis", split=args.split)
     _, dev_synopses = read_pairs(args.data, "description", "synopsis", split="dev")
     _, train_synopses = read_pairs(args.data, "description", "synopsis", split="train")
-    k = lead_length(dev_synopses)
+    k = baselines.lead_length(dev_synopses)
     systems = {
         f"lead-{k}": [baselines.lead_k(d, k) for d in descriptions],
         "first clause": [baselines.first_clause(d) for d in descriptions],

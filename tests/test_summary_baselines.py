@@ -93,7 +93,7 @@ def _load_recipe():
 def test_baselines_recipe_prints_k_and_a_row_per_baseline(tmp_path, capsys):
     pytest.importorskip("rouge_score")
     recipe = _load_recipe()
-    assert recipe.lead_length(["a b", "a b c", "a b c d", "a b c d e"]) == 3  # the lower median
+    assert baselines.lead_length(["a b", "a b c", "a b c d", "a b c d e"]) == 3  # the lower median
     data = tmp_path / "d.tsv"
     data.write_text(
         "split\tpackage\tdescription\tsynopsis\n"
