@@ -372,7 +372,8 @@ def _evaluation_section(preset, metadata=None):
         count_key, count = _sentences(metrics, split)
         if count is not None:
             known.add(count_key)
-            where += f" ({_number(count)} {'examples' if count_key.endswith('_examples') else 'sentences'})"
+            unit = "sentences" if preset.get("task", "translation") == "translation" else "examples"
+            where += f" ({_number(count)} {unit})"
         lines += [f"Corpus scores on {where}, 0-100, higher is better:", ""]
         names = [metric for metric in METRIC_TYPES if any(row.metric == metric for row in split_rows)]
         table = {(row.metric, row.decoding): row.value for row in split_rows}
