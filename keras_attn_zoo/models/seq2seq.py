@@ -166,13 +166,7 @@ class Seq2Seq(keras.Model):
         memory, source_mask, encoder_state = self._encode(source_ids)
         embedded = self.target_embedding(target_ids)
         if copy:
-            decoded, alignments, features = self.decoder(
-                embedded, memory, memory_mask=source_mask, initial_state=encoder_state,
-                return_alignments=True, return_features=True,
-            )
-            logits = self.copy_layer(
-                self._logits(decoded), alignments, source_ids, features["context"], features["state"], embedded
-            )
+            logits, _ = self._copy_forward(source_ids, embedded, memory, source_mask, encoder_state)
         else:
             decoded = self.decoder(embedded, memory, memory_mask=source_mask, initial_state=encoder_state)
             logits = self._logits(decoded)
@@ -261,6 +255,21 @@ class Seq2Seq(keras.Model):
             states = [ops.concatenate([states[j], states[parts + j]], -1) for j in range(parts)]
         encoder_state = states[0] if parts == 1 else states
         return x, source_mask, encoder_state
+
+    def _copy_forward(self, source_ids, embedded, memory, source_mask, encoder_state, training=None, return_gate=False):
+        """The teacher-forced pass of a copy model: `(copy layer output, alignments)`.
+
+        One place for the training graph and `token_details` (the search steps it one token at a time).
+        """
+        decoded, alignments, features = self.decoder(
+            embedded, memory, memory_mask=source_mask, initial_state=encoder_state, training=training,
+            return_alignments=True, return_features=True,
+        )
+        output = self.copy_layer(
+            self._logits(decoded), alignments, source_ids, features["context"], features["state"], embedded,
+            return_gate=return_gate,
+        )
+        return output, alignments
 
     def _logits(self, decoded):
         if self.output_projection is None:
@@ -451,13 +460,8 @@ class Seq2Seq(keras.Model):
         target_ids = np.concatenate([np.full((batch, 1), BOS_ID, "int32"), output_ids[:, :-1]], 1)
         memory, source_mask, encoder_state = self._encode(ops.convert_to_tensor(source_ids), training=False)
         embedded = self.target_embedding(ops.convert_to_tensor(target_ids))
-        decoded, alignments, features = self.decoder(
-            embedded, memory, memory_mask=source_mask, initial_state=encoder_state, training=False,
-            return_alignments=True, return_features=True,
-        )
-        _, p_gen = self.copy_layer(
-            self._logits(decoded), alignments, source_ids, features["context"], features["state"], embedded,
-            return_gate=True,
+        (_, p_gen), alignments = self._copy_forward(
+            source_ids, embedded, memory, source_mask, encoder_state, training=False, return_gate=True
         )
         alignments = ops.convert_to_numpy(alignments)
         holds = source_ids[:, None, :] == output_ids[:, :, None]  # (batch, L, Ts): position holds the token
