@@ -50,9 +50,10 @@ ASSETS_DIR = "assets"
 
 
 def _model_classes():
+    from keras_attn_zoo.models.captioner import Captioner
     from keras_attn_zoo.models.seq2seq import Seq2Seq
 
-    return {"Seq2Seq": Seq2Seq}
+    return {"Seq2Seq": Seq2Seq, "Captioner": Captioner}
 
 
 def file_sha256(path):

@@ -117,7 +117,6 @@ def strategy_for(distribute):
 def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     """Train the recipe of a TOML file; returns the path of the best checkpoint folder."""
     from keras_attn_zoo.checkpoint import save_checkpoint
-    from keras_attn_zoo.data import make_dataset
     from keras_attn_zoo.recipes import get_recipe
 
     spec = load_recipe_file(recipe_file)
@@ -132,35 +131,15 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
 
     data = spec["data"]
     data_file(spec)
-    train_sources, train_targets = _read_split(data, data.get("train_split", "train"))
-    if hp["max_train_examples"]:
-        train_sources, train_targets = train_sources[: hp["max_train_examples"]], train_targets[: hp["max_train_examples"]]
-    dev_sources, dev_targets = _read_split(data, data.get("dev_split", "dev"))
-    if hp["init_from"]:  # a fine-tune reads text with the vocabulary its weights were trained on
-        _copy_tokenizers(_checkpoint_folder(hp["init_from"]), run_dir / "tokenizers")
-    source_tokenizer, target_tokenizer = _tokenizers(spec, run_dir, train_sources, train_targets)
-
-    _report_truncation(source_tokenizer, train_sources, hp["max_source_length"], "training inputs")
-    lengths = dict(
-        max_source_length=hp["max_source_length"],
-        max_target_length=hp["max_target_length"],
-        length_multiples=length_multiples(),
-        bucket_by=hp["bucket_by"],
-    )
-    train_data = make_dataset(
-        train_sources, train_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], seed=seed, **lengths
-    )
-    dev_data = make_dataset(
-        dev_sources, dev_targets, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], shuffle=False, **lengths
-    )
+    training_data = training_data_for(recipe_name)(spec, run_dir, hp, seed)
 
     strategy = strategy_for(distribute)
     with strategy.scope():
-        recipe_options.setdefault("max_source_length", hp["max_source_length"])
-        recipe_options.setdefault("max_target_length", hp["max_target_length"])
+        for key, value in training_data.model_defaults.items():
+            recipe_options.setdefault(key, value)
         # The [evaluation] search settings travel with the model: its predict, evaluate and export defaults.
         recipe_options.setdefault("search_defaults", spec.get("evaluation") or None)
-        model = builder(source_tokenizer, target_tokenizer, **recipe_options)
+        model = builder(*training_data.builder_args, **recipe_options)
         # The model's own loss (masked cross-entropy) and metric (token accuracy).
         model.compile(optimizer=keras.optimizers.Adam(hp["learning_rate"], clipnorm=hp["clipnorm"]))
     init = None
@@ -174,8 +153,8 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         "name": spec["name"],
         "recipe_file": spec["file"],
         "training_data": {k: data[k] for k in data if k not in ("path", "build")} | {"file": os.path.basename(data["path"])},
-        "train_examples": len(train_sources),
-        "dev_examples": len(dev_sources),
+        "train_examples": training_data.train_examples,
+        "dev_examples": training_data.dev_examples,
         "seed": seed,
         "hyperparameters": hp,
     }
@@ -192,6 +171,7 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     if state.done:
         logger.info("%s already finished (%s); nothing to train.", run_dir, state.data.get("stopped"))
         return run_dir / "checkpoint"
+    train_data, dev_data = training_data.datasets(model)
     with warnings.catch_warnings():
         # Keras warns that it ignores `shuffle` for a tf.data input (the pipeline shuffles) and
         # that a dataset of unknown length "ran out of data" at each epoch's end (bucketing).
@@ -200,6 +180,61 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         model.fit(train_data, validation_data=dev_data, epochs=hp["epochs"], callbacks=callbacks, verbose=verbose)
     state.finish()
     return run_dir / "checkpoint"
+
+
+def training_data_for(recipe_name):
+    """The class that reads a recipe's data for `train`: text pairs, or captioned images."""
+    from keras_attn_zoo.recipes.registry import RECIPES
+
+    if RECIPES[recipe_name][0] == "captioning":
+        from keras_attn_zoo.caption_training import CaptionTrainingData
+
+        return CaptionTrainingData
+    return TextTrainingData
+
+
+class TextTrainingData:
+    """What `train` needs of a text recipe (translation, summarization).
+
+    Reads the train and dev pairs, trains (or reloads) the tokenizers, and makes the bucketed
+    teacher-forcing datasets; `builder_args` are the recipe builder's positional arguments
+    (source and target tokenizers). Captioning's twin is `caption_training.CaptionTrainingData`.
+    """
+
+    def __init__(self, spec, run_dir, hp, seed):
+        data = spec["data"]
+        self.hp, self.seed = hp, seed
+        train_sources, train_targets = _read_split(data, data.get("train_split", "train"))
+        if hp["max_train_examples"]:
+            train_sources = train_sources[: hp["max_train_examples"]]
+            train_targets = train_targets[: hp["max_train_examples"]]
+        self.dev = _read_split(data, data.get("dev_split", "dev"))
+        self.train = train_sources, train_targets
+        if hp["init_from"]:  # a fine-tune reads text with the vocabulary its weights were trained on
+            _copy_tokenizers(_checkpoint_folder(hp["init_from"]), run_dir / "tokenizers")
+        self.builder_args = _tokenizers(spec, run_dir, train_sources, train_targets)
+        _report_truncation(self.builder_args[0], train_sources, hp["max_source_length"], "training inputs")
+        self.train_examples, self.dev_examples = len(train_sources), len(self.dev[0])
+        self.model_defaults = {"max_source_length": hp["max_source_length"], "max_target_length": hp["max_target_length"]}
+
+    def datasets(self, model):
+        from keras_attn_zoo.data import make_dataset
+
+        hp = self.hp
+        lengths = dict(
+            max_source_length=hp["max_source_length"],
+            max_target_length=hp["max_target_length"],
+            length_multiples=length_multiples(),
+            bucket_by=hp["bucket_by"],
+        )
+        source_tokenizer, target_tokenizer = self.builder_args
+        train_data = make_dataset(
+            *self.train, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], seed=self.seed, **lengths
+        )
+        dev_data = make_dataset(
+            *self.dev, source_tokenizer, target_tokenizer, batch_size=hp["batch_size"], shuffle=False, **lengths
+        )
+        return train_data, dev_data
 
 
 def _report_truncation(tokenizer, texts, limit, what):

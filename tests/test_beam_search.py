@@ -657,11 +657,11 @@ def test_xla_and_plain_searches_agree_for_every_decoder(config):
 def test_generate_auto_compiles_with_xla_where_keras_would(model, monkeypatch):
     import keras
 
-    import keras_attn_zoo.models.seq2seq as seq2seq_module
+    import keras_attn_zoo.models.encoder_decoder as encoder_decoder_module
 
     expected = {"jax": [True, True], "tensorflow": [False, True]}.get(keras.backend.backend(), [False, False])
     for has_accelerator, jit in zip((False, True), expected):
-        monkeypatch.setattr(seq2seq_module, "_has_accelerator", lambda: has_accelerator)
+        monkeypatch.setattr(encoder_decoder_module, "_has_accelerator", lambda: has_accelerator)
         model._search_functions.clear()
         model.generate(pad(SOURCES), max_length=6)
         assert [key[1] for key in model._search_functions] == [jit], has_accelerator

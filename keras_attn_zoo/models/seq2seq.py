@@ -4,29 +4,23 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_attn_zoo.decoding import beam_search, tile_rows
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.pointer_generator import PointerGenerator
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
+from keras_attn_zoo.models.encoder_decoder import (  # noqa: F401 (the ids and defaults: public here too)
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    SEARCH_DEFAULTS,
+    UNK_ID,
+    EncoderDecoder,
+)
 
-PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
 SOURCE_LENGTH_BUCKET = 16  # XLA-compiled searches see source lengths rounded up to a multiple of this
-SEARCH_DEFAULTS = {
-    "beam_size": 1,
-    "alpha": 0.0,
-    "beta": 0.0,
-    "min_length": 0,
-    "no_repeat_ngram_size": 0,
-    "max_length": None,
-    "max_length_ratio": 2.0,
-    "max_length_offset": 10,
-    "ban_unk": False,
-    "stepwise_coverage": False,
-}
 
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
-class Seq2Seq(keras.Model):
+class Seq2Seq(EncoderDecoder):
     """A recurrent encoder-decoder with attention, as a functional Keras model.
 
     source ids -> embedding -> (bidirectional) GRU/LSTM encoder -> memory -> `AttentionDecoder`
@@ -155,10 +149,7 @@ class Seq2Seq(keras.Model):
         )
         self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
         self.copy_layer = PointerGenerator(target_vocab_size, name="pointer_generator") if copy else None
-        self.coverage_loss_tracker = keras.metrics.Mean(name="coverage_loss") if coverage_loss_weight else None
-        self.doubly_stochastic_loss_tracker = (
-            keras.metrics.Mean(name="doubly_stochastic_loss") if doubly_stochastic_loss_weight else None
-        )
+        self._loss_trackers(coverage_loss_weight, doubly_stochastic_loss_weight)
 
         # === Functional model ===
         source_ids = keras.Input((None,), dtype="int32", name="source_ids")
@@ -201,44 +192,9 @@ class Seq2Seq(keras.Model):
         self.doubly_stochastic_target = doubly_stochastic_target
         self.max_source_length = max_source_length
         self.max_target_length = max_target_length
-        self.search_defaults = None
-        if search_defaults:
-            self.search_options(**search_defaults)  # fail at construction on a bad default
-            self.search_defaults = dict(search_defaults)
+        self._set_search_defaults(search_defaults)
         self.source_tokenizer = None
         self.target_tokenizer = None
-        self._search_functions = {}
-
-    # -- Training defaults ----------------------------------------------------------------------
-    def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):
-        """`keras.Model.compile` with defaults that fit the model (keras-hub's `Task.compile` style).
-
-        Args:
-            optimizer: "auto" is Adam (learning rate 1e-3, each gradient clipped to norm 1).
-            loss: "auto" is the cross-entropy of the logits over the real target tokens:
-                `SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)` (0 is padding).
-            metrics: "auto" is token accuracy; padded steps do not count (the logits carry the
-                target mask, which Keras applies to losses and metrics).
-            **kwargs: any other `keras.Model.compile` argument.
-        """
-        if optimizer == "auto":
-            optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
-        if loss == "auto":
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
-        if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-
-    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        # The only losses layers add are the decoder's, in this order: the coverage loss, then the
-        # doubly stochastic attention loss, each there when its weight is set. Log each on its own.
-        total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
-        trackers = [t for t in (self.coverage_loss_tracker, self.doubly_stochastic_loss_tracker) if t is not None]
-        losses = self.losses
-        if trackers and len(losses) == len(trackers):
-            for tracker, loss in zip(trackers, losses):
-                tracker.update_state(ops.sum(loss))
-        return total
 
     # -- Pieces shared by the training graph and generation --------------------------------------
     def _encode(self, source_ids, training=None):
@@ -271,177 +227,23 @@ class Seq2Seq(keras.Model):
         )
         return output, alignments
 
-    def _logits(self, decoded):
-        if self.output_projection is None:
-            return self.target_embedding(decoded, reverse=True)
-        return self.output_projection(decoded)
+    # -- What the search reads (see EncoderDecoder) -------------------------------------------
+    _search_input_label = ("source_ids", "(batch, source length)")
 
-    def _step_logits_fn(self):
-        """`output (N, D) -> logits (N, V)` for one decoder step, prepared once per search.
+    def _search_input_spec(self):
+        return (None, None), "int32"
 
-        Tied embeddings are transposed here, outside the decoding loop: a product with the
-        transposed (V, D) matrix (what `TiedEmbedding(reverse=True)` computes) runs about twice
-        slower per step on CPU than one with a (D, V) copy (measured with Eigen and oneDNN).
-        """
-        if self.output_projection is not None:
-            return lambda output: ops.cast(self.output_projection(output), "float32")
-        kernel = ops.transpose(self.target_embedding.embeddings)
-        bias = self.target_embedding.output_bias
+    def _pad_search_inputs(self, source_ids):
+        length = source_ids.shape[1]
+        padded_length = -(-max(length, 1) // SOURCE_LENGTH_BUCKET) * SOURCE_LENGTH_BUCKET
+        return np.pad(source_ids, ((0, 0), (0, padded_length - length)))
 
-        def logits(output):
-            return ops.cast(ops.matmul(output, ops.cast(kernel, output.dtype)) + ops.cast(bias, output.dtype), "float32")
-
-        return logits
-
-    # -- Generation -----------------------------------------------------------------------------
-    def search_options(self, beam_size=None, **options):
-        """Checked search options with their defaults, as plain Python values.
-
-        Defaults come, in this order, from the options given, the model's `search_defaults`
-        (a preset's `[evaluation]` settings: what its model card measured) and `SEARCH_DEFAULTS`.
-        Options: beam_size (1: greedy), alpha (length penalty), beta (coverage penalty),
-        min_length, no_repeat_ngram_size, max_length (default `max_target_length`),
-        max_length_ratio / max_length_offset (each output has at most
-        min(max_length, ratio * source length + offset) tokens, eos included), ban_unk (never
-        generate the unknown piece) and stepwise_coverage (the coverage penalty also ranks live
-        hypotheses while pruning; see `keras_attn_zoo.decoding.beam_search`).
-        """
-        if beam_size is not None:
-            options["beam_size"] = beam_size
-        options = {key: value for key, value in options.items() if value is not None}
-        unknown = sorted(set(options) - set(SEARCH_DEFAULTS))
-        if unknown:
-            raise ValueError(
-                f"Received: search option(s) {', '.join(map(repr, unknown))}; expected any of "
-                f"{', '.join(map(repr, SEARCH_DEFAULTS))}."
-            )
-        merged = {**SEARCH_DEFAULTS, **(getattr(self, "search_defaults", None) or {}), **options}
-        beam_size = merged["beam_size"]
-        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-            raise ValueError(f"Received: beam_size={beam_size!r}; expected an integer >= 1.")
-        max_length = int(merged["max_length"] or self.max_target_length)
-        if max_length < 1:
-            raise ValueError(f"Received: max_length={max_length}; expected an integer >= 1.")
-        return {
-            "beam_size": beam_size,
-            "alpha": float(merged["alpha"]),
-            "beta": float(merged["beta"]),
-            "min_length": int(merged["min_length"]),
-            "no_repeat_ngram_size": int(merged["no_repeat_ngram_size"]),
-            "max_length": max_length,
-            "max_length_ratio": float(merged["max_length_ratio"]),
-            "max_length_offset": int(merged["max_length_offset"]),
-            "ban_unk": bool(merged["ban_unk"]),
-            "stepwise_coverage": bool(merged["stepwise_coverage"]),
-        }
-
-    def generate(self, source_ids, beam_size=None, jit_compile="auto", **options):
-        """Greedy (beam_size=1) or beam search from a padded (batch, Ts) int array of source ids.
-
-        See `search_options` for the options and their defaults (the model's `search_defaults`
-        first). The search is compiled once per set of options.
-        `jit_compile=True` compiles it with XLA, which fuses the many small operations of a
-        decoding step: greedy search then ran about twice as fast per batch on a 2-core CPU
-        (`benchmarks/decoding_speed.py`), but XLA compiles once per input shape (about a second
-        each there), which only long runs of batches win back. "auto" (the default) follows Keras:
-        XLA on JAX and where TensorFlow sees an accelerator, a plain `tf.function` on CPU-only
-        TensorFlow (`jit_compile=False`). Under XLA the ids are padded to a batch of a power of two
-        and a source length of a multiple of 16, so few shapes compile (padding is masked: it
-        changes no output), and the outputs are cut back.
-        Returns a dict of numpy arrays (see `keras_attn_zoo.decoding.beam_search`).
-        """
-        if jit_compile not in (True, False, "auto"):
-            raise ValueError(f"Received: jit_compile={jit_compile!r}; expected True, False or 'auto'.")
-        options = self.search_options(beam_size, **options)
-        backend = keras.backend.backend()
-        if jit_compile == "auto":
-            jit_compile = backend == "jax" or (backend == "tensorflow" and _has_accelerator())
-        jit_compile = jit_compile and backend in ("tensorflow", "jax")
-        key = (tuple(sorted(options.items())), jit_compile)
-        compiled = self._search_functions.get(key)
-        if compiled is None:
-            compiled = self._compile_search(options, jit_compile)
-            self._search_functions[key] = compiled
-        source_ids = np.asarray(ops.convert_to_numpy(source_ids), dtype="int32")
-        if source_ids.ndim != 2:
-            raise ValueError(f"Received: source_ids of shape {source_ids.shape}; expected (batch, source length).")
-        batch, length = source_ids.shape
-        if jit_compile or backend == "jax":
-            padded_batch = 1 << (batch - 1).bit_length() if batch else 0
-            padded_length = -(-max(length, 1) // SOURCE_LENGTH_BUCKET) * SOURCE_LENGTH_BUCKET
-            source_ids = np.pad(source_ids, ((0, padded_batch - batch), (0, padded_length - length)))
-        outputs = {key: ops.convert_to_numpy(value) for key, value in compiled(ops.convert_to_tensor(source_ids)).items()}
-        outputs = {key: value[:batch] for key, value in outputs.items()}
-        outputs["weights"] = outputs["weights"][:, :, :length]
-        return outputs
-
-    def search(self, source_ids, options):
-        """The traceable search on (batch, Ts) source ids with checked `options` (see `search_options`).
-
-        `generate` compiles it; `keras_attn_zoo.export` traces it into a SavedModel.
-        """
+    def _search_memory(self, source_ids, options):
         source_lengths = ops.sum(ops.cast(ops.not_equal(source_ids, PAD_ID), "float32"), axis=1)
         limits = ops.cast(ops.floor(source_lengths * options["max_length_ratio"]), "int32")
         limits = ops.clip(limits + options["max_length_offset"], 1, options["max_length"])
-        beam_size = options["beam_size"]
         memory, source_mask, encoder_state = self._encode(source_ids, training=False)
-        bundle = self.decoder.precompute_memory(memory, source_mask)
-        state = self.decoder.get_initial_state(bundle, encoder_state)
-        bundle = tile_rows(bundle, beam_size)
-        state = tile_rows(state, beam_size)
-
-        output_logits = self._step_logits_fn()
-        copy_ids = tile_rows(source_ids, beam_size)
-
-        def step_fn(token_ids, state):
-            # A plain lookup: no Keras mask to carry into the recurrent cells.
-            embedded = ops.take(self.target_embedding.embeddings, token_ids, axis=0)
-            if self.copy_layer is None:
-                output, state, weights = self.decoder.step(embedded, state, bundle)
-                return output_logits(output), state, weights
-            output, state, weights, features = self.decoder.step(embedded, state, bundle, return_features=True)
-            log_probs = self.copy_layer(
-                output_logits(output), weights, copy_ids, features["context"], features["state"], embedded
-            )
-            return log_probs, state, weights
-
-        return beam_search(
-            step_fn,
-            state,
-            source_mask,
-            limits,
-            max_length=options["max_length"],
-            vocab_size=self.target_vocab_size,
-            bos_id=BOS_ID,
-            eos_id=EOS_ID,
-            beam_size=beam_size,
-            alpha=options["alpha"],
-            beta=options["beta"],
-            min_length=options["min_length"],
-            no_repeat_ngram_size=options["no_repeat_ngram_size"],
-            banned_ids=(PAD_ID, UNK_ID) if options["ban_unk"] else (PAD_ID,),
-            stepwise_coverage=options["stepwise_coverage"],
-        )
-
-    def _compile_search(self, options, jit_compile=False):
-        def search(source_ids):
-            return self.search(source_ids, options)
-
-        backend = keras.backend.backend()
-        if backend == "tensorflow":
-            import tensorflow as tf
-
-            return tf.function(
-                search,
-                input_signature=[tf.TensorSpec((None, None), tf.int32)],
-                reduce_retracing=True,
-                jit_compile=jit_compile,
-            )
-        if backend == "jax":
-            import jax
-
-            return jax.jit(search)
-        return search
+        return memory, source_mask, encoder_state, limits, source_ids
 
     def token_details(self, source_ids, output_ids):
         """The model's per-token extras for given outputs: for a pointer-generator, p_gen and the copy source.
@@ -547,8 +349,3 @@ class Seq2Seq(keras.Model):
     def from_config(cls, config):
         return cls(**config)
 
-
-def _has_accelerator():
-    import tensorflow as tf
-
-    return any(device.device_type != "CPU" for device in tf.config.list_physical_devices())

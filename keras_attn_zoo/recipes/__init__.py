@@ -6,7 +6,7 @@ The builders (which import Keras) load on first use, so the registry stays cheap
 
 from keras_attn_zoo.recipes.registry import RECIPES, closest, get_recipe
 
-__all__ = ["ATTENTION_OPTIONS", "RECIPES", "closest", "get_recipe", "summarization", "translation"]
+__all__ = ["ATTENTION_OPTIONS", "RECIPES", "captioning", "closest", "get_recipe", "summarization", "translation"]
 
 
 def __getattr__(name):
@@ -14,6 +14,8 @@ def __getattr__(name):
 
     if name in ("translation", "ATTENTION_OPTIONS"):
         return getattr(importlib.import_module("keras_attn_zoo.recipes.translation_recipe"), name)
+    if name == "captioning":
+        return importlib.import_module("keras_attn_zoo.recipes.captioning_recipe").captioning
     if name == "summarization":
         return importlib.import_module("keras_attn_zoo.recipes.summarization_recipe").summarization
     raise AttributeError(f"module 'keras_attn_zoo.recipes' has no attribute {name!r}")

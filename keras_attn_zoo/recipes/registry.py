@@ -8,6 +8,7 @@ from keras_attn_zoo.errors import UnknownNameError
 RECIPES = {
     "translation": ("translation", "keras_attn_zoo.recipes.translation_recipe:translation"),
     "summarization": ("summarization", "keras_attn_zoo.recipes.summarization_recipe:summarization"),
+    "captioning": ("captioning", "keras_attn_zoo.recipes.captioning_recipe:captioning"),
 }
 
 # name -> the options a recipe file's [recipe] table may set (besides `name`): the builder's
@@ -61,3 +62,26 @@ def get_recipe(name):
 
     module, function = RECIPES[name][1].split(":")
     return getattr(importlib.import_module(module), function)
+
+# Captioning: the image side (encoder, its weights and input size) and Xu et al.'s decoder.
+RECIPE_OPTIONS["captioning"] = (
+    "encoder",
+    "encoder_weights",
+    "image_size",
+    "attention",
+    "cell",
+    "embedding_dim",
+    "units",
+    "dropout",
+    "tie_embeddings",
+    "gate_context",
+    "bridge",
+    "doubly_stochastic_loss_weight",
+    "doubly_stochastic_target",
+    "attention_units",
+    "normalize",
+    "scale",
+    "scale_init",
+    "seed",
+    "max_target_length",
+)

@@ -1,0 +1,256 @@
+"""`Captioner`: Show, Attend and Tell (Xu et al. 2015): a CNN's feature grid as the decoder's memory."""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
+from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
+from keras_attn_zoo.models.encoder_decoder import EncoderDecoder
+
+ENCODER_WEIGHTS_FILE = "encoder.weights.h5"  # in a checkpoint's assets, for encoders not rebuilt from a package
+
+
+@keras.saving.register_keras_serializable(package="keras_attn_zoo")
+class Captioner(EncoderDecoder):
+    """An image captioner: frozen CNN feature grid -> projection -> `AttentionDecoder` -> words.
+
+    The functional model takes `{"features": (batch, positions, channels), "target_ids": (batch,
+    T)}`: the CNN's last feature grid (H x W annotation vectors of C channels, flattened to H·W
+    positions) and the caption ids, and gives (batch, T, vocab_size) logits. The CNN itself
+    (`image_encoder`, built from `encoder`, `encoder_weights` and `image_size`) is frozen and
+    outside the trained graph: `attn-zoo train` runs it once per image and caches the grids, so
+    an epoch costs only the decoder; `generate` takes feature grids, `encode_images` makes them
+    and `predict_images` goes from image files (or PIL images, or arrays) to captions.
+
+    The decoder is Xu et al.'s: an LSTM whose input is the previous word and the context
+    (Bahdanau placement), the context gated by β_t = σ(f_β(h_{t-1})) (`gate_context`), the
+    initial state from the mean annotation (`bridge="mean_memory"`) and the doubly stochastic
+    attention loss λ Σ_i (τ − Σ_t α_ti)² (`doubly_stochastic_loss_weight` λ,
+    `doubly_stochastic_target` τ), logged as `doubly_stochastic_loss`.
+
+    Args:
+        vocab_size: caption vocabulary size (ids 0..3 are pad, bos, eos, unk).
+        encoder: "efficientnet_lite0" or a `keras.applications` backbone name.
+        encoder_weights: "imagenet" (EfficientNet-Lite0: from the installed weights package,
+            rebuilt at load), None (random) or a Keras weights file; weights that do not come
+            from a package are saved in the checkpoint's assets.
+        image_size: images are fitted (aspect ratio kept, white padding) into this square.
+        feature_channels: C, the channels of the encoder's grid (1280 for EfficientNet-Lite0).
+        feature_grid: the side of the encoder's square grid at `image_size` (7 for
+            EfficientNet-Lite0 at 224): attention over H·W positions is drawn as this square.
+        attention: "bahdanau" (Xu et al.'s soft attention) or a Luong score ("dot", "general",
+            "concat", "cosine").
+        cell: "lstm" (Xu et al.) or "gru".
+        embedding_dim, units: word embedding and decoder sizes; the projected memory has `units`.
+        dropout: on the projected memory and inside the decoder.
+        tie_embeddings: the word embedding is also the output projection.
+        gate_context, bridge, doubly_stochastic_loss_weight, doubly_stochastic_target,
+        attention_units, normalize, scale, scale_init, seed: see `AttentionDecoder`.
+        max_target_length: the longest caption `generate` produces.
+        search_defaults: the default search options (see `search_options`).
+    """
+
+    _search_input_label = ("features", "(batch, positions, channels)")
+
+    def __init__(
+        self,
+        vocab_size,
+        encoder="efficientnet_lite0",
+        encoder_weights="imagenet",
+        image_size=224,
+        feature_channels=1280,
+        feature_grid=7,
+        attention="bahdanau",
+        cell="lstm",
+        embedding_dim=256,
+        units=512,
+        dropout=0.3,
+        tie_embeddings=True,
+        gate_context=True,
+        bridge="mean_memory",
+        doubly_stochastic_loss_weight=1.0,
+        doubly_stochastic_target=1.0,
+        attention_units=None,
+        normalize=False,
+        scale=None,
+        scale_init=None,
+        seed=None,
+        max_target_length=32,
+        search_defaults=None,
+        **kwargs,
+    ):
+        if attention is None:
+            raise ValueError("Received: attention=None; a captioner attends over the image (Show, Attend and Tell).")
+        # === Layers ===
+        embedding_class = TiedEmbedding if tie_embeddings else keras.layers.Embedding
+        self.target_embedding = embedding_class(vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
+        self.feature_projection = keras.layers.Dense(units, name="feature_projection")
+        self.memory_dropout = keras.layers.Dropout(dropout, name="memory_dropout")
+        self.decoder = AttentionDecoder(
+            units,
+            attention=attention,
+            placement="bahdanau",
+            cell=cell,
+            dropout=dropout,
+            output_units=embedding_dim if tie_embeddings else units,
+            bridge=bridge,
+            attention_units=attention_units,
+            normalize=normalize,
+            scale=scale,
+            scale_init=scale_init,
+            seed=seed,
+            gate_context=gate_context,
+            doubly_stochastic_loss_weight=doubly_stochastic_loss_weight,
+            doubly_stochastic_target=doubly_stochastic_target,
+            name="decoder",
+        )
+        self.output_projection = None if tie_embeddings else keras.layers.Dense(vocab_size, name="output_projection")
+        self.copy_layer = None
+        self._loss_trackers(0.0, doubly_stochastic_loss_weight)
+
+        # === Functional model ===
+        features = keras.Input((None, feature_channels), dtype="float32", name="features")
+        target_ids = keras.Input((None,), dtype="int32", name="target_ids")
+        memory, memory_mask = self._encode(features)
+        embedded = self.target_embedding(target_ids)
+        decoded = self.decoder(embedded, memory, memory_mask=memory_mask)
+        logits = self._logits(decoded)
+        super().__init__(inputs={"features": features, "target_ids": target_ids}, outputs=logits, **kwargs)
+
+        # === Config ===
+        self.vocab_size = self.target_vocab_size = vocab_size
+        self.encoder = encoder
+        self.encoder_weights = encoder_weights
+        self.image_size = image_size
+        self.feature_channels = feature_channels
+        self.feature_grid = feature_grid
+        self.attention = attention
+        self.cell = cell
+        self.embedding_dim = embedding_dim
+        self.units = units
+        self.dropout = dropout
+        self.tie_embeddings = tie_embeddings
+        self.gate_context = gate_context
+        self.bridge = bridge
+        self.doubly_stochastic_loss_weight = doubly_stochastic_loss_weight
+        self.doubly_stochastic_target = doubly_stochastic_target
+        self.attention_units = attention_units
+        self.normalize = normalize
+        self.scale = scale
+        self.scale_init = scale_init
+        self.seed = seed
+        self.max_target_length = max_target_length
+        self._set_search_defaults(search_defaults)
+        self.target_tokenizer = None
+        self.source_tokenizer = None  # text models' input tokenizer: a captioner reads images
+        # The CNN is not a tracked layer: its weights are not the checkpoint's (see `image_encoder`).
+        object.__setattr__(self, "_image_encoder", None)
+        object.__setattr__(self, "_encoder_weights_file", None)
+
+    # -- The memory -----------------------------------------------------------------------------
+    def _encode(self, features, training=None):
+        memory = self.memory_dropout(self.feature_projection(features), training=training)
+        memory_mask = ops.ones_like(features[:, :, 0], dtype="bool")  # every grid position is real
+        return memory, memory_mask
+
+    def _search_input_spec(self):
+        return (None, None, self.feature_channels), "float32"
+
+    def _search_memory(self, features, options):
+        memory, memory_mask = self._encode(features, training=False)
+        limits = ops.full((ops.shape(features)[0],), options["max_length"], dtype="int32")
+        return memory, memory_mask, None, limits, None
+
+    # -- Images ---------------------------------------------------------------------------------
+    @property
+    def image_encoder(self):
+        """The CNN (uint8 images (batch, size, size, 3) -> grid (batch, H, W, C)), built on first use."""
+        if self._image_encoder is None:
+            from keras_attn_zoo.encoders import build_image_encoder
+
+            weights = self._encoder_weights_file or self.encoder_weights
+            encoder = build_image_encoder(self.encoder, weights, self.image_size)
+            encoder.trainable = False
+            object.__setattr__(self, "_image_encoder", encoder)
+        return self._image_encoder
+
+    def encode_images(self, pixels, batch_size=32):
+        """Feature grids of uint8 images (N, size, size, 3): float32 (N, H·W, C) numpy."""
+        pixels = np.asarray(pixels)
+        outputs = []
+        for start in range(0, len(pixels), batch_size):
+            grid = self.image_encoder(pixels[start : start + batch_size], training=False)
+            grid = ops.convert_to_numpy(grid)
+            outputs.append(grid.reshape(grid.shape[0], -1, grid.shape[-1]))
+        if not outputs:
+            return np.zeros((0, self.feature_grid**2, self.feature_channels), np.float32)
+        return np.concatenate(outputs).astype(np.float32)
+
+    def attach_tokenizer(self, tokenizer):
+        """Attach the caption `SubwordTokenizer` (saved with the model as an asset)."""
+        if tokenizer.vocab_size != self.vocab_size:
+            raise ValueError(
+                f"The tokenizer has {tokenizer.vocab_size} pieces but the model expects vocab_size={self.vocab_size}."
+            )
+        self.target_tokenizer = tokenizer
+        return self
+
+    def predict_images(self, images, beam_size=None, batch_size=32, return_attention=False, **search_options):
+        """Images in (paths, PIL images or uint8 arrays), `Prediction`s out; see `inference.predict_images`."""
+        from keras_attn_zoo.inference import predict_images
+
+        return predict_images(self, images, beam_size, batch_size, return_attention, **search_options)
+
+    def save_assets(self, dir_path):
+        if self.target_tokenizer is not None:
+            self.target_tokenizer.save(os.path.join(dir_path, "target.spm.model"))
+        if self.encoder_weights != "imagenet" or self.encoder != "efficientnet_lite0":
+            # Random or user-given weights: keep them with the model, so it loads as it was saved.
+            self.image_encoder.save_weights(os.path.join(dir_path, ENCODER_WEIGHTS_FILE))
+
+    def load_assets(self, dir_path):
+        from keras_attn_zoo.tokenizer import SubwordTokenizer
+
+        path = os.path.join(dir_path, "target.spm.model")
+        if os.path.exists(path):
+            self.attach_tokenizer(SubwordTokenizer.load(path))
+        weights = os.path.join(dir_path, ENCODER_WEIGHTS_FILE)
+        if os.path.exists(weights):
+            object.__setattr__(self, "_encoder_weights_file", weights)
+            object.__setattr__(self, "_image_encoder", None)
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "vocab_size": self.vocab_size,
+            "encoder": self.encoder,
+            "encoder_weights": self.encoder_weights,
+            "image_size": self.image_size,
+            "feature_channels": self.feature_channels,
+            "feature_grid": self.feature_grid,
+            "attention": self.attention,
+            "cell": self.cell,
+            "embedding_dim": self.embedding_dim,
+            "units": self.units,
+            "dropout": self.dropout,
+            "tie_embeddings": self.tie_embeddings,
+            "gate_context": self.gate_context,
+            "bridge": self.bridge,
+            "doubly_stochastic_loss_weight": self.doubly_stochastic_loss_weight,
+            "doubly_stochastic_target": self.doubly_stochastic_target,
+            "attention_units": self.attention_units,
+            "normalize": self.normalize,
+            "scale": self.scale,
+            "scale_init": self.scale_init,
+            "seed": self.seed,
+            "max_target_length": self.max_target_length,
+            "search_defaults": self.search_defaults,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
