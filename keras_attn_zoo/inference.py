@@ -1,4 +1,8 @@
-"""From strings to strings with a trained `Seq2Seq`: batching, truncation, empty inputs."""
+"""From inputs to strings with a trained model: batching, truncation, empty inputs, bad images.
+
+`predict_texts` serves the text models (`Seq2Seq`: translation, summarization), `predict_images`
+the captioners (`Captioner`); both return `Prediction`s.
+"""
 
 import dataclasses
 import logging
@@ -27,6 +31,10 @@ class Prediction:
             `Seq2Seq.token_details`); for a pointer-generator `{"copy": [{"token", "p_gen",
             "source_position"}, ...]}`, one entry per output token, source_position None where
             the token is not in the source.
+        error: for an input that could not be read (an image that does not decode), the one
+            line saying why; the prediction is then empty and the other inputs are unaffected.
+        image_box: for an image, where the picture lies in the square the model saw
+            (`keras_attn_zoo.images.ImageBox`), to draw attention over the original.
     """
 
     text: str
@@ -38,6 +46,8 @@ class Prediction:
     truncated: bool = False
     truncated_output: bool = False
     details: dict = dataclasses.field(default_factory=dict)
+    error: str | None = None
+    image_box: object = None
 
     @property
     def copied(self):
@@ -58,6 +68,8 @@ class Prediction:
                 attention=np.round(self.attention, 4).tolist(),
             )
         result.update(self.details)
+        if self.error is not None:
+            result["error"] = self.error
         return result
 
 
@@ -143,6 +155,67 @@ def predict_texts(
                 prediction.tokens = target_tokenizer.id_to_piece(ids) + ([] if truncated_output else ["</s>"])
                 prediction.source_tokens = model.source_tokenizer.id_to_piece(source_ids[j])
                 prediction.attention = np.asarray(out["weights"][row][:steps, : len(source_ids[j])])
+        if progress is not None:
+            progress(len(chunk))
+    return results
+
+
+def predict_images(
+    model, images, beam_size=None, batch_size=32, return_attention=False, progress=None, **search_options
+):
+    """Caption images with a `Captioner` that has its tokenizer attached.
+
+    Each image is decoded and fitted into the model's square (`keras_attn_zoo.images.load_image`:
+    aspect ratio kept, transparency onto white, huge images refused before decoding). An image
+    that cannot be read gives a `Prediction` with `text=""` and `error` set to one line naming
+    it; the others are captioned as usual. Output order is the input order.
+
+    Args:
+        model: a `Captioner` with `attach_tokenizer` done.
+        images: a list of paths, PIL images or uint8 arrays (H, W), (H, W, 3) or (H, W, 4).
+        beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
+        batch_size: images per encoder and search call.
+        return_attention: fill `Prediction.attention` ((steps, H·W) over the encoder's grid) and
+            `Prediction.image_box`.
+        progress: None, or a function called with the number of images done after each batch.
+        **search_options: passed to `Captioner.generate`.
+
+    Returns:
+        a list of `Prediction`, one per image.
+    """
+    from keras_attn_zoo.images import load_images
+
+    if model.target_tokenizer is None:
+        raise ValueError("This model has no tokenizer attached; call model.attach_tokenizer(...) first.")
+    if isinstance(images, (str, bytes)) or not hasattr(images, "__len__"):
+        raise TypeError("Received: images that are not a list; expected a list of paths, PIL images or arrays.")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"Received: batch_size={batch_size!r}; expected an integer >= 1.")
+    results = [Prediction(text="") for _ in images]
+    tokenizer = model.target_tokenizer
+    for start in range(0, len(images), batch_size):
+        chunk = list(images[start : start + batch_size])
+        loaded = load_images(chunk, size=model.image_size)
+        for position, error in loaded.errors:
+            results[start + position].error = str(error)
+            logger.warning("%s", error)
+        if len(loaded.index):
+            features = model.encode_images(loaded.pixels, batch_size=batch_size)
+            out = model.generate(features, beam_size=beam_size, **search_options)
+            for row, position in enumerate(loaded.index):
+                length = int(out["lengths"][row])
+                ids = [int(i) for i in out["token_ids"][row][:length]]
+                truncated_output = bool(out["truncated"][row])
+                prediction = results[start + position]
+                prediction.text = tokenizer.decode([ids])[0]
+                prediction.score = float(out["scores"][row])
+                prediction.token_ids = ids
+                prediction.truncated_output = truncated_output
+                prediction.image_box = loaded.boxes[row]
+                if return_attention:
+                    steps = length + (0 if truncated_output else 1)
+                    prediction.tokens = tokenizer.id_to_piece(ids) + ([] if truncated_output else ["</s>"])
+                    prediction.attention = np.asarray(out["weights"][row][:steps])
         if progress is not None:
             progress(len(chunk))
     return results
