@@ -1,7 +1,18 @@
 """Errors a user can act on. Each carries one line that says what was wrong and what was expected.
 
 The CLI prints `str(error)` on one line without a traceback (unless `--debug`) and exits 1.
+`closest` makes the " Did you mean ...?" end of a message about an unknown name.
 """
+
+import difflib
+
+
+def closest(name, names):
+    """A ' Did you mean ...?' suffix naming the closest known names, or the full list."""
+    near = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.5)
+    if near:
+        return " Did you mean " + " or ".join(repr(n) for n in near) + "?"
+    return " Known: " + ", ".join(sorted(names)) + "."
 
 
 class ZooError(Exception):

@@ -94,14 +94,17 @@ def test_evaluation_keys_are_the_search_options():
 @pytest.mark.parametrize("recipe", sorted(RECIPE_OPTIONS))
 def test_recipe_options_are_what_the_builder_takes(recipe):
     """RECIPE_OPTIONS is plain data (no Keras import to check a file); it must match the code."""
+    from keras_attn_zoo.models.captioner import Captioner
     from keras_attn_zoo.models.seq2seq import Seq2Seq
     from keras_attn_zoo.recipes import get_recipe
 
     builder = set(inspect.signature(get_recipe(recipe)).parameters)
-    model = set(inspect.signature(Seq2Seq.__init__).parameters)
+    model_class = Captioner if recipe == "captioning" else Seq2Seq
+    model = set(inspect.signature(model_class.__init__).parameters)
     from_tokenizers = {"tokenizer", "source_tokenizer", "target_tokenizer", "vocab_size", "source_vocab_size", "target_vocab_size"}
-    # The recipes derive placement from `attention` and refuse it; search_defaults come from [evaluation].
-    set_by_recipe = {"placement", "search_defaults"}
+    # The recipes derive placement from `attention` and refuse it; search_defaults come from [evaluation];
+    # the captioning recipe reads the grid's size and channels off the encoder it builds.
+    set_by_recipe = {"placement", "search_defaults", "feature_channels", "feature_grid"}
     if recipe == "translation":  # copying and shared embeddings need one vocabulary: summarization's
         set_by_recipe |= {"copy", "share_embeddings"}
     expected = (builder | model) - from_tokenizers - set_by_recipe - {"self", "kwargs", "model_options"}

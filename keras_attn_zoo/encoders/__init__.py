@@ -13,7 +13,7 @@ import os
 
 import keras
 
-from keras_attn_zoo.errors import CheckpointError, DataError
+from keras_attn_zoo.errors import CheckpointError, DataError, closest
 
 IMAGENET = "imagenet"
 
@@ -58,8 +58,6 @@ def build_image_encoder(name="efficientnet_lite0", weights=IMAGENET, image_size=
     applications = _applications()
     entry = applications.get(_normalise(name))
     if entry is None:
-        from keras_attn_zoo.recipes.registry import closest
-
         raise DataError(f"Unknown image encoder {name!r}.{closest(_normalise(name), ['efficientnet_lite0', *applications])}")
     class_name, constructor, preprocess = entry
     if weights == IMAGENET:

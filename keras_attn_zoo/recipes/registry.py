@@ -1,8 +1,6 @@
 """The registry of recipe names. Plain data and no TensorFlow import: the CLI reads it cheaply."""
 
-import difflib
-
-from keras_attn_zoo.errors import UnknownNameError
+from keras_attn_zoo.errors import UnknownNameError, closest  # noqa: F401 (closest: public here too)
 
 # name -> (task, "module:function") of the builder; imported only when used.
 RECIPES = {
@@ -44,14 +42,6 @@ RECIPE_OPTIONS = {
 }
 # Summarization adds the options that need one shared vocabulary.
 RECIPE_OPTIONS["summarization"] = RECIPE_OPTIONS["translation"] + ("copy", "share_embeddings")
-
-
-def closest(name, names):
-    """A ' Did you mean ...?' suffix naming the closest known names, or the full list."""
-    near = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.5)
-    if near:
-        return " Did you mean " + " or ".join(repr(n) for n in near) + "?"
-    return " Known: " + ", ".join(sorted(names)) + "."
 
 
 def get_recipe(name):

@@ -1,0 +1,139 @@
+"""`attn-zoo train` on a captioning recipe: feature cache, batches, a loadable captioner.
+
+A tiny synthetic set (coloured shapes on white, captions naming colour and shape) is written to
+a temporary folder; the model is EfficientNet-Lite0 at 64 px (a 2x2 grid) with a 16-unit decoder.
+"""
+
+import json
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keras_attn_zoo.caption_training import CaptionBatches, FeatureCache
+from keras_attn_zoo.checkpoint import load_checkpoint
+from keras_attn_zoo.training import train
+
+COLOURS = {"red": (220, 30, 30), "blue": (30, 30, 220), "green": (30, 160, 30)}
+SHAPES = ("square", "disc")
+
+
+def write_shapes(folder, per_split=(("train", 18), ("dev", 4), ("test", 3)), bad_train_image=True):
+    """Shape images and captions.jsonl (several captions for some images); returns its path."""
+    from PIL import Image, ImageDraw
+
+    folder = Path(folder)
+    (folder / "images").mkdir(parents=True)
+    records, index = [], 0
+    for split, count in per_split:
+        for _ in range(count):
+            colour = list(COLOURS)[index % 3]
+            shape = SHAPES[(index // 3) % 2]
+            image = Image.new("RGB", (48, 40), "white")
+            draw = ImageDraw.Draw(image)
+            box = (8, 6, 40, 34)
+            (draw.rectangle if shape == "square" else draw.ellipse)(box, fill=COLOURS[colour])
+            name = f"images/{index:03d}.png"
+            image.save(folder / name)
+            records.append({"image": name, "caption": f"a {colour} {shape}", "split": split})
+            if index % 4 == 0:
+                records.append({"image": name, "caption": f"one {colour} {shape}", "split": split})
+            index += 1
+    if bad_train_image:
+        (folder / "images" / "bad.png").write_bytes(b"this is not a png")
+        records.append({"image": "images/bad.png", "caption": "a broken image", "split": "train"})
+    path = folder / "captions.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def write_recipe(folder, data_path, epochs=2):
+    path = Path(folder) / "recipe.toml"
+    path.write_text(textwrap.dedent(f"""\
+        name = "tiny_shapes"
+        seed = 5
+
+        [recipe]
+        name = "captioning"
+        image_size = 64
+        units = 16
+        embedding_dim = 8
+        dropout = 0.0
+        doubly_stochastic_loss_weight = 0.1
+        doubly_stochastic_target = 0.5
+
+        [data]
+        path = "{data_path}"
+        source = "image"
+        target = "caption"
+
+        [tokenizer]
+        vocab_size = 14
+        model_type = "word"
+
+        [training]
+        epochs = {epochs}
+        batch_size = 8
+        patience = 5
+        max_target_length = 8
+        """))
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shapes")
+    data = write_shapes(folder / "data")
+    run_dir = folder / "run"
+    checkpoint = train(write_recipe(folder, data), run_dir, verbose=0)
+    return folder, data, run_dir, checkpoint
+
+
+def test_train_caches_features_once_and_writes_a_loadable_captioner(trained):
+    folder, data, run_dir, checkpoint = trained
+    rows = (run_dir / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and "doubly_stochastic_loss" in rows[0]
+    model = load_checkpoint(checkpoint)
+    assert model.zoo_task == "captioning"
+    assert (model.units, model.feature_grid, model.feature_channels) == (16, 2, 1280)
+    # 18 train images with 23 captions; the unreadable image is left out of the cache, not of the count.
+    assert model.zoo_metadata["train_examples"] == 24 and model.zoo_metadata["dev_examples"] == 5
+    index = json.loads((run_dir / "features" / "train.json").read_text())
+    assert len(index["rows"]) == 18 and len(index["left_out"]) == 1 and "bad.png" in index["left_out"][0]
+    grids = np.load(run_dir / "features" / "train.npy")
+    assert grids.shape == (18, 4, 1280) and grids.dtype == np.float16
+    # The cache holds what the model's encoder computes for those images now.
+    from keras_attn_zoo.images import load_images
+
+    first = load_images([data.parent / "images" / "000.png"], size=64).pixels
+    np.testing.assert_allclose(grids[0].astype(np.float32), model.encode_images(first)[0], atol=0.01, rtol=0.01)
+    (prediction,) = model.predict_images([data.parent / "images" / "000.png"], max_length=5, min_length=2)
+    assert prediction.error is None and 2 <= len(prediction.token_ids) <= 5
+
+
+def test_a_valid_cache_is_reused_and_a_stale_one_recomputed(trained, tmp_path):
+    folder, data, run_dir, checkpoint = trained
+    model = load_checkpoint(checkpoint)
+    cache = FeatureCache(run_dir / "features", "dev")
+    images = [data.parent / "images" / f"{i:03d}.png" for i in range(18, 22)]
+    before = cache.array_path.stat().st_mtime_ns
+    grids, rows, left_out = cache.load(images, model, progress=False)
+    assert cache.array_path.stat().st_mtime_ns == before and rows == [0, 1, 2, 3] and not left_out
+    fresh = FeatureCache(tmp_path, "dev")
+    again, _, _ = fresh.load(images[::-1], model, progress=False)  # another image list: computed anew
+    np.testing.assert_array_equal(np.asarray(again)[::-1], np.asarray(grids))
+
+
+def test_caption_batches_shift_the_captions_and_cover_every_pair():
+    grids = np.arange(3 * 2 * 4, dtype=np.float16).reshape(3, 2, 4)
+    pairs = [(0, [1, 5, 6, 2]), (2, [1, 7, 2]), (1, [1, 8, 9, 10, 2])]
+    batches = CaptionBatches(grids, pairs, batch_size=2, shuffle=False)
+    assert len(batches) == 2
+    (x, y) = batches[0]
+    np.testing.assert_array_equal(x["target_ids"], [[1, 5, 6], [1, 7, 0]])
+    np.testing.assert_array_equal(y, [[5, 6, 2], [7, 2, 0]])
+    np.testing.assert_array_equal(x["features"], grids[[0, 2]].astype(np.float32))
+    shuffled = CaptionBatches(grids, pairs, batch_size=2, shuffle=True, seed=1)
+    seen = [tuple(int(t) for t in row if t) for i in range(len(shuffled)) for row in shuffled[i][1]]
+    assert sorted(seen) == sorted(tuple(ids[1:]) for _, ids in pairs)
