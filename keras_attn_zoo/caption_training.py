@@ -99,13 +99,15 @@ class CaptionBatches(keras.utils.PyDataset):
     """Teacher-forcing batches `({"features", "target_ids"}, labels)` over cached grids.
 
     One example per (image, caption) pair; captions are cut to `max_target_length - 1` pieces
-    (room for bos / eos) and padded with 0 to the longest in the batch. `shuffle` reshuffles
-    the pairs every epoch.
+    (room for bos / eos) and padded with 0 to the longest in the batch, rounded up to a multiple
+    of `length_multiple` when given (JAX compiles once per shape: see
+    `training.length_multiples`). `shuffle` reshuffles the pairs every epoch.
     """
 
-    def __init__(self, grids, pairs, batch_size=64, shuffle=True, seed=0, **kwargs):
+    def __init__(self, grids, pairs, batch_size=64, shuffle=True, seed=0, length_multiple=None, **kwargs):
         super().__init__(**kwargs)
         self.grids, self.pairs, self.batch_size, self.shuffle = grids, pairs, batch_size, shuffle
+        self.length_multiple = length_multiple
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(pairs))
         if shuffle:
@@ -119,6 +121,8 @@ class CaptionBatches(keras.utils.PyDataset):
         rows = [self.pairs[i][0] for i in chosen]
         sequences = [self.pairs[i][1] for i in chosen]
         width = max(len(ids) for ids in sequences) - 1
+        if self.length_multiple:
+            width = -(-width // self.length_multiple) * self.length_multiple
         inputs = np.zeros((len(chosen), width), "int32")
         labels = np.zeros((len(chosen), width), "int32")
         for row, ids in enumerate(sequences):
@@ -180,7 +184,13 @@ class CaptionTrainingData:
         for row, position in enumerate(rows):
             for ids in self.tokenizer.encode(captions[position][1]):
                 pairs.append((row, [bos] + list(ids)[: limit - 1] + [eos]))
-        return CaptionBatches(grids, pairs, self.hp["batch_size"], shuffle=shuffle, seed=self.seed)
+        multiples = self.length_multiples
+        return CaptionBatches(
+            grids, pairs, self.hp["batch_size"], shuffle=shuffle, seed=self.seed,
+            length_multiple=multiples[1] if multiples else None,
+        )
 
-    def datasets(self, model):
+    def datasets(self, model, length_multiples=None):
+        """Training and dev batches; `length_multiples` is `training.length_multiples()` (source, target)."""
+        self.length_multiples = length_multiples
         return self._batches(self.train, "train", model, True), self._batches(self.dev, "dev", model, False)

@@ -171,7 +171,7 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
     if state.done:
         logger.info("%s already finished (%s); nothing to train.", run_dir, state.data.get("stopped"))
         return run_dir / "checkpoint"
-    train_data, dev_data = training_data.datasets(model)
+    train_data, dev_data = training_data.datasets(model, length_multiples())
     with warnings.catch_warnings():
         # Keras warns that it ignores `shuffle` for a tf.data input (the pipeline shuffles) and
         # that a dataset of unknown length "ran out of data" at each epoch's end (bucketing).
@@ -217,14 +217,14 @@ class TextTrainingData:
         self.train_examples, self.dev_examples = len(train_sources), len(self.dev[0])
         self.model_defaults = {"max_source_length": hp["max_source_length"], "max_target_length": hp["max_target_length"]}
 
-    def datasets(self, model):
+    def datasets(self, model, length_multiples=None):
         from keras_attn_zoo.data import make_dataset
 
         hp = self.hp
         lengths = dict(
             max_source_length=hp["max_source_length"],
             max_target_length=hp["max_target_length"],
-            length_multiples=length_multiples(),
+            length_multiples=length_multiples,
             bucket_by=hp["bucket_by"],
         )
         source_tokenizer, target_tokenizer = self.builder_args

@@ -81,6 +81,9 @@ def write_recipe(folder, data_path, epochs=2):
     return path
 
 
+pytestmark = pytest.mark.backend_agnostic
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     folder = tmp_path_factory.mktemp("shapes")
@@ -137,3 +140,5 @@ def test_caption_batches_shift_the_captions_and_cover_every_pair():
     shuffled = CaptionBatches(grids, pairs, batch_size=2, shuffle=True, seed=1)
     seen = [tuple(int(t) for t in row if t) for i in range(len(shuffled)) for row in shuffled[i][1]]
     assert sorted(seen) == sorted(tuple(ids[1:]) for _, ids in pairs)
+    padded = CaptionBatches(grids, pairs, batch_size=2, shuffle=False, length_multiple=8)
+    assert padded[0][0]["target_ids"].shape == (2, 8) and padded[1][1].shape == (1, 8)
