@@ -142,3 +142,19 @@ def test_caption_batches_shift_the_captions_and_cover_every_pair():
     assert sorted(seen) == sorted(tuple(ids[1:]) for _, ids in pairs)
     padded = CaptionBatches(grids, pairs, batch_size=2, shuffle=False, length_multiple=8)
     assert padded[0][0]["target_ids"].shape == (2, 8) and padded[1][1].shape == (1, 8)
+
+
+def test_a_trained_captioner_round_trips_through_the_hub(trained, hub, hub_cache, hub_repo_id):
+    import keras_attn_zoo
+
+    folder, data, run_dir, checkpoint = trained
+    model = load_checkpoint(checkpoint)
+    images = [data.parent / "images" / f"{i:03d}.png" for i in (0, 4, 7)]
+    sha = keras_attn_zoo.push_to_hub(model, f"hf://{hub_repo_id}")
+    files = hub.state.repo(hub_repo_id).commits[sha].files
+    assert {"config.json", "model.weights.h5", "assets/target.spm.model", "README.md"} <= set(files)
+    assert b"pipeline_tag: image-to-text" in files["README.md"]
+    pulled = keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}@{sha}")
+    options = dict(max_length=5, min_length=2, beam_size=2)
+    expected = [(p.text, round(p.score, 4)) for p in model.predict_images(images, **options)]
+    assert [(p.text, round(p.score, 4)) for p in pulled.predict_images(images, **options)] == expected
