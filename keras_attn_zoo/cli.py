@@ -1,7 +1,7 @@
 """`attn-zoo`: the command line. It parses arguments and calls the public Python API, nothing more.
 
     attn-zoo list                                  presets, their size and headline metric
-    attn-zoo predict MODEL [TEXT ...]              translate or summarize (one output line per input)
+    attn-zoo predict MODEL [INPUT ...]             translate, summarize or caption (one output line per input)
     attn-zoo evaluate MODEL                        the task's scores (BLEU, ROUGE, ...) on the preset's test split
     attn-zoo train RECIPE.toml                     train (resumable) and write a checkpoint
     attn-zoo pull hf://org/name | push | export    the Hub cache, uploads, SavedModel export
@@ -39,8 +39,8 @@ from keras_attn_zoo.errors import DataError, ZooError  # noqa: E402
 # Failures a user can act on: the message alone says what to fix.
 _USER_ERRORS = (ZooError, OSError, ValueError, ImportError)
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-# Tasks whose inputs are text, so the command line's items are the inputs as they are.
-_TEXT_TASKS = ("translation", "summarization")
+# What an image item of the command line may be, when it is a folder: the files with these suffixes.
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp", ".webp", ".tif", ".tiff")
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,19 +292,52 @@ def _argument_text(text, number, errors):
     return text
 
 
-def _model_inputs(task, items):
-    """The inputs of a model of `task`, from the command line's items (`_read_items`).
+def _model_inputs(model, items):
+    """The inputs of `model`, from the command line's items (`_read_items`).
 
-    The one place that knows what an input is for each task. Text tasks take the items as they
-    are. The extension point for captioning: for task "image-to-text" each item will be an image
-    path, loaded and checked here; until then such a model is refused.
+    The one place that knows what an item is for each kind of input (`model.input_kind`, see
+    `EncoderDecoder`): text models take the items as they are; for an image model each item is
+    an image path, and a folder stands for its image files sorted by name (blank lines of a list
+    of paths are skipped). Whether an image decodes is the model's to say, one input at a time.
     """
-    if task is None or task in _TEXT_TASKS:
-        return items
-    raise ZooError(
-        f"attn-zoo predict cannot read inputs for a model of task {task!r} yet; "
-        f"expected one of {', '.join(repr(t) for t in _TEXT_TASKS)}."
-    )
+    kind = getattr(model, "input_kind", None)
+    reader = _INPUT_READERS.get(kind)
+    if reader is None:
+        raise ZooError(
+            f"attn-zoo predict cannot read inputs of kind {kind!r} (a {type(model).__name__}); "
+            f"expected one of {', '.join(map(repr, _INPUT_READERS))}."
+        )
+    return reader(items)
+
+
+def _text_inputs(items):
+    return list(items)
+
+
+def _image_inputs(items):
+    paths = []
+    for item in items:
+        if not item.strip():
+            continue
+        folder = Path(item)
+        if not folder.is_dir():
+            paths.append(item)  # a missing or broken file is reported with its caption's line
+            continue
+        found = sorted(
+            (path for path in folder.iterdir()
+             if path.suffix.lower() in _IMAGE_SUFFIXES and not path.name.startswith(".") and path.is_file()),
+            key=lambda path: path.name,
+        )
+        if not found:
+            raise DataError(
+                f"Received: the folder {item!r}, which holds no image file; expected files ending in "
+                f"{', '.join(_IMAGE_SUFFIXES)}."
+            )
+        paths += [str(path) for path in found]
+    return paths
+
+
+_INPUT_READERS = {"text": _text_inputs, "image": _image_inputs}
 
 
 def _one_line(text):
@@ -336,9 +369,6 @@ def _check_plot_path(path):
         raise ZooError(
             f"Received: --plot-attention {str(path)!r}, but the folder {str(ancestor)!r} is not writable; {expected}."
         )
-
-
-_ATTENTION_KEYS = ("source_tokens", "output_tokens", "attention")
 
 
 def _search_options(command):
@@ -419,9 +449,9 @@ def _jit_compile(xla):
 
 @cli.command()
 @click.argument("model")
-@click.argument("texts", nargs=-1, metavar="[TEXT]...")
+@click.argument("texts", nargs=-1, metavar="[INPUT]...")
 @click.option(
-    "--file", "-f", "input_file", metavar="PATH", help="Read the inputs from PATH, one per line ('-': stdin)."
+    "--file", "-f", "input_file", metavar="PATH", help="Read the inputs (texts, or image paths) from PATH, one per line ('-': stdin)."
 )
 @click.option(
     "--errors",
@@ -435,19 +465,22 @@ def _jit_compile(xla):
     "--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Inputs per search call."
 )
 @_xla_option
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated (the input was cut), truncated_output (the output stopped at its length limit), and for a pointer-generator `copy`: each output token with its p_gen and the source position it was copied from.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line: input, output, score, truncated (the input was cut), truncated_output (the output stopped at its length limit), error (an image that could not be read), and for a pointer-generator `copy`: each output token with its p_gen and the source position it was copied from.")
 @click.option(
     "--attention",
     is_flag=True,
-    help="With --json: add source_tokens, output_tokens and attention (one row of weights per output token).",
+    help="With --json: add output_tokens and attention (one row of weights per output token), with source_tokens "
+    "for a text, or for an image grid ([rows, columns] of the encoder's grid; each row of weights is row-major "
+    "over it) and image_box (where the picture lies in the square the model saw).",
 )
 @click.option(
     "--plot-attention",
     "plot_path",
     metavar="PNG",
-    help="Draw each input's attention weights as a heatmap. One input: written to PNG. Several inputs: one file "
-    "per input, numbered from 1 in input order (out.png -> out-1.png, out-2.png, ...; zero-padded to the same "
-    "width); an empty input gets no file.",
+    help="Draw each input's attention: a heatmap for a text, the image with each word's attention over it for an "
+    "image. One input: written to PNG. Several inputs: one file per input, numbered from 1 in input order "
+    "(out.png -> out-1.png, out-2.png, ...; zero-padded to the same width); an empty input or an image that "
+    "could not be read gets no file.",
 )
 def predict(
     model,
@@ -466,17 +499,21 @@ def predict(
     attention,
     plot_path,
 ):
-    """Run MODEL (translate, summarize) on each input: one output line per input, in input order.
+    """Run MODEL (translate, summarize, caption) on each input: one output line per input, in input order.
 
-    The inputs are the TEXT arguments, or the lines of --file PATH, or the lines of stdin when
-    TEXT is - alone. An empty input line gives an empty output line. Start a TEXT that begins
-    with '-' after `--`.
+    The inputs are the INPUT arguments, or the lines of --file PATH, or the lines of stdin when
+    INPUT is - alone. For a text model each input is a text: an empty one gives an empty output
+    line. For a captioner each input is an image path (a folder: its images, sorted by name): an
+    image that cannot be read gives one `error:` line on stderr and an empty output line (with
+    --json a record with "error"), the others are captioned, and the command exits with 1 at the
+    end. Start an INPUT that begins with '-' after `--`.
 
     \b
     Examples:
       attn-zoo predict bible_en_es_bahdanau "In the beginning God created the heavens."
       attn-zoo predict ./runs/my_run/checkpoint --file verses.txt --beam 5 --length-penalty 0.6
       cat verses.txt | attn-zoo predict hf://org/name@v1 - --json
+      attn-zoo predict ./runs/captioner/checkpoint photos/ cat.png --plot-attention attention.png
     """
     if attention and not as_json:
         raise click.UsageError(
@@ -490,12 +527,9 @@ def predict(
     items = _read_items(texts, input_file, errors)
     if not items:
         return
-    from keras_attn_zoo.inference import predict_texts
-
     loaded = _load_model(model)
-    inputs = _model_inputs(getattr(loaded, "zoo_task", None), items)
-    predictions = predict_texts(
-        loaded,
+    inputs = _model_inputs(loaded, items)
+    predictions = loaded.predict_inputs(
         inputs,
         batch_size=batch_size,
         return_attention=attention or plot_path is not None,
@@ -503,26 +537,21 @@ def predict(
         jit_compile=_jit_compile(xla),
         **_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk),
     )
-    for item, prediction in zip(items, predictions):
+    failed = 0
+    for item, prediction in zip(inputs, predictions):
+        if prediction.error is not None:
+            failed += 1
+            click.echo(f"error: {_one_line(prediction.error)}", err=True)
         if as_json:
-            record = {"input": item, **prediction.to_dict()}
-            for key in _ATTENTION_KEYS:
-                if attention:
-                    record.setdefault(key, [])  # an empty input has no tokens and no weights
-                else:
-                    record.pop(key, None)
+            record = {"input": item, **prediction.to_dict(attention=attention)}
             click.echo(json.dumps(record, ensure_ascii=False))
         else:
             click.echo(_one_line(prediction.text))
     if plot_path is not None:
-        from keras_attn_zoo.plots import plot_attention
-
-        for path, prediction in zip(_plot_paths(plot_path, len(items)), predictions):
-            if prediction.attention is not None and prediction.attention.size:
-                plot_attention(
-                    prediction.attention, prediction.source_tokens, prediction.tokens, path,
-                    marked=prediction.copied, marked_label="copied (p_gen < 0.5)",
-                )
+        for path, item, prediction in zip(_plot_paths(plot_path, len(inputs)), inputs, predictions):
+            loaded.plot_prediction(prediction, item, path)
+    if failed:
+        raise click.exceptions.Exit(1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -818,7 +847,6 @@ def evaluate(
     if task is not None:  # a missing metric package: say so before loading anything
         require(*metrics_for(task).packages, purpose="attn-zoo evaluate")
     from keras_attn_zoo.data import read_pairs
-    from keras_attn_zoo.inference import predict_texts
 
     loaded = _load_model(model)
     metrics = metrics_for(getattr(loaded, "zoo_task", None))
@@ -845,10 +873,9 @@ def evaluate(
     if metrics.uses_training_targets and spec is not None:
         data = spec["data"]
         _, training_targets = read_pairs(data["path"], data["source"], data["target"], split=data.get("train_split", "train"))
-    inputs = _model_inputs(getattr(loaded, "zoo_task", None), sources)
+    inputs = _model_inputs(loaded, sources)
     with _progress(len(inputs), f"Running the model on {len(inputs)} inputs") as bar:
-        predictions = predict_texts(
-            loaded,
+        predictions = loaded.predict_inputs(
             inputs,
             batch_size=batch_size,
             jit_compile=_jit_compile(xla),

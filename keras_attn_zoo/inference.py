@@ -35,6 +35,8 @@ class Prediction:
             line saying why; the prediction is then empty and the other inputs are unaffected.
         image_box: for an image, where the picture lies in the square the model saw
             (`keras_attn_zoo.images.ImageBox`), to draw attention over the original.
+        grid: for an image, (rows, columns) of the encoder's feature grid: `attention` has
+            rows * columns positions, row by row.
     """
 
     text: str
@@ -48,25 +50,34 @@ class Prediction:
     details: dict = dataclasses.field(default_factory=dict)
     error: str | None = None
     image_box: object = None
+    grid: tuple | None = None
 
     @property
     def copied(self):
         """Indices of the output tokens the copy switch mostly copied (p_gen < 0.5); [] without details."""
         return [t for t, item in enumerate(self.details.get("copy", [])) if item["p_gen"] < 0.5]
 
-    def to_dict(self):
+    def to_dict(self, attention=None):
+        """A JSON-ready dict: output, score, truncated, truncated_output, the details, error if any.
+
+        `attention`: None adds the weights when they were computed; True always adds their keys
+        (empty for an input with none: an empty text, an image that did not load); False never.
+        The keys are output_tokens and attention, with source_tokens for a text input, or for an
+        image grid ([rows, columns]: attention rows are row-major over it) and image_box.
+        """
         result = {
             "output": self.text,
             "score": self.score,
             "truncated": self.truncated,
             "truncated_output": self.truncated_output,
         }
-        if self.attention is not None:
-            result.update(
-                source_tokens=self.source_tokens,
-                output_tokens=self.tokens,
-                attention=np.round(self.attention, 4).tolist(),
-            )
+        if attention or (attention is None and self.attention is not None):
+            weights = np.round(self.attention, 4).tolist() if self.attention is not None else []
+            if self.grid is None:
+                result.update(source_tokens=self.source_tokens, output_tokens=self.tokens, attention=weights)
+            else:
+                result.update(output_tokens=self.tokens, attention=weights, grid=list(self.grid))
+                result["image_box"] = dataclasses.asdict(self.image_box) if self.image_box is not None else None
         result.update(self.details)
         if self.error is not None:
             result["error"] = self.error
@@ -168,15 +179,16 @@ def predict_images(
     Each image is decoded and fitted into the model's square (`keras_attn_zoo.images.load_image`:
     aspect ratio kept, transparency onto white, huge images refused before decoding). An image
     that cannot be read gives a `Prediction` with `text=""` and `error` set to one line naming
-    it; the others are captioned as usual. Output order is the input order.
+    it (nothing is logged: the caller reports it); the others are captioned as usual. Output
+    order is the input order.
 
     Args:
         model: a `Captioner` with `attach_tokenizer` done.
         images: a list of paths, PIL images or uint8 arrays (H, W), (H, W, 3) or (H, W, 4).
         beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
         batch_size: images per encoder and search call.
-        return_attention: fill `Prediction.attention` ((steps, H·W) over the encoder's grid) and
-            `Prediction.image_box`.
+        return_attention: fill `Prediction.attention` ((steps, H·W) over the encoder's grid,
+            row-major; `Prediction.grid` is (H, W)) and `Prediction.tokens`.
         progress: None, or a function called with the number of images done after each batch.
         **search_options: passed to `Captioner.generate`.
 
@@ -191,14 +203,14 @@ def predict_images(
         raise TypeError("Received: images that are not a list; expected a list of paths, PIL images or arrays.")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"Received: batch_size={batch_size!r}; expected an integer >= 1.")
-    results = [Prediction(text="") for _ in images]
+    grid = (model.feature_grid, model.feature_grid)
+    results = [Prediction(text="", grid=grid) for _ in images]
     tokenizer = model.target_tokenizer
     for start in range(0, len(images), batch_size):
         chunk = list(images[start : start + batch_size])
         loaded = load_images(chunk, size=model.image_size)
         for position, error in loaded.errors:
             results[start + position].error = str(error)
-            logger.warning("%s", error)
         if len(loaded.index):
             features = model.encode_images(loaded.pixels, batch_size=batch_size)
             out = model.generate(features, beam_size=beam_size, **search_options)

@@ -1,4 +1,4 @@
-"""Figures for model cards and reports: BLEU by source length, and attention heatmaps.
+"""Figures for model cards and reports: BLEU by source length, attention heatmaps, attention over images.
 
 Matplotlib is imported inside each function and drawn on an explicit Agg canvas (no pyplot, no
 global backend switch), so importing this module is free and plotting works on machines without
@@ -214,6 +214,107 @@ def plot_attention(
         aspect=max(20.0, 2.0 * figsize[1]),
         pad=0.02,
     )
+    return _save(figure, path)
+
+
+_DISPLAY_SIDE = 480  # pixels: larger images are shrunk for the figure (the panels are about 2 inches)
+
+
+def _word(token):
+    """A subword piece as a panel title: SentencePiece's word marker dropped, the end shown as <end>."""
+    if token == "</s>":
+        return "<end>"
+    word = str(token).replace("\u2581", " ").strip()
+    return word or repr(str(token))
+
+
+def plot_image_attention(image, box, attention, tokens, path, grid, title=None, *, columns=5, dpi=100):
+    """Show, Attend and Tell's figure: the image, then one panel per output word with its attention.
+
+    Each word's attention over the encoder's `grid` x `grid` feature positions is upsampled
+    (bilinear) to the square the model saw, cut to where the picture lies in it (`box`), and
+    lights the picture: full brightness where the weight is the figure's largest, dimmed to 30%
+    where it is 0, so what the model looked at keeps its colours. Every panel shares that scale,
+    so panels compare; each panel's title is its word and that step's largest weight.
+
+    Args:
+        image: RGB uint8 (H, W, 3): the original image (H, W == the box's original size) or the
+            padded square the model saw (`images.load_image`).
+        box: the `keras_attn_zoo.images.ImageBox` of the picture in the square.
+        attention: (len(tokens), grid * grid) weights, row-major over the grid.
+        tokens: the output pieces ("</s>" is drawn as <end>).
+        path: the PNG file to write.
+        grid: the side of the encoder's square feature grid.
+        title: figure title; default the caption.
+        columns: panels per row.
+        dpi: pixels per inch.
+
+    Returns:
+        the `Path` written.
+
+    Raises:
+        ValueError: shapes that do not agree: attention not (len(tokens), grid * grid), or an
+            image that is neither the original nor the square of `box`.
+    """
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(image)
+    attention = np.asarray(attention, dtype=np.float64)
+    tokens = [str(token) for token in tokens]
+    grid = int(grid)
+    if attention.ndim != 2 or attention.shape != (len(tokens), grid * grid) or not tokens:
+        raise ValueError(
+            f"Received: attention of shape {attention.shape} for {len(tokens)} tokens and grid={grid}; expected "
+            f"({len(tokens)}, {grid * grid}) = (len(tokens), grid * grid), with at least one token."
+        )
+    size = max(box.height, box.width)  # the square's side: the picture's longer side fills it
+    original = (box.original_height, box.original_width)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[:2] not in (original, (size, size)):
+        raise ValueError(
+            f"Received: an image of shape {image.shape}; expected RGB (H, W, 3) of the original size "
+            f"{original} or of the model's square ({size}, {size})."
+        )
+    on_square = image.shape[:2] == (size, size) and original != (size, size)
+    height, width = image.shape[:2]
+    if max(height, width) > _DISPLAY_SIDE:  # a photo of many megapixels: shrink it for the figure
+        scale = _DISPLAY_SIDE / max(height, width)
+        shown_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        shown = np.asarray(Image.fromarray(image).resize(shown_size, Image.BILINEAR))
+    else:
+        shown_size, shown = (width, height), image
+    top = float(attention.max()) if attention.max() > 0 else 1.0
+    # Each map at the square's resolution, cut to the picture (unless the square is shown), at
+    # the shown image's size; the picture is then lit by it: full brightness where the weight is
+    # the figure's largest, 30% where it is 0.
+    lit = []
+    for row in attention.reshape(len(tokens), grid, grid).astype(np.float32):
+        square = Image.fromarray(row, mode="F").resize((size, size), Image.BILINEAR)
+        if not on_square:
+            square = square.crop((box.left, box.top, box.left + box.width, box.top + box.height))
+        weights = np.asarray(square.resize(shown_size, Image.BILINEAR), dtype=np.float32) / top
+        lit.append((shown * (0.3 + 0.7 * np.clip(weights, 0.0, 1.0))[..., None]).astype(np.uint8))
+
+    panels = len(tokens) + 1
+    columns = max(1, min(columns, panels))
+    rows = -(-panels // columns)
+    panel_width = 2.3
+    panel_height = panel_width * height / width + 0.4
+    figure = _new_figure((panel_width * columns, panel_height * rows + 0.45), dpi)
+    caption = " ".join(_word(token) for token in tokens if token != "</s>")
+    figure.suptitle(title if title is not None else caption or "(empty caption)", fontsize=12, parse_math=False)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for index, panel in enumerate(axes.flat):
+        panel.set_axis_off()
+        if index >= panels:
+            continue
+        if index == 0:
+            panel.imshow(shown, interpolation="antialiased")
+            panel.set_title("image", fontsize=10, color="0.35")
+            continue
+        step = index - 1
+        panel.imshow(lit[step], interpolation="antialiased")
+        panel.set_title(f"{_word(tokens[step])}  ({attention[step].max():.2f})", fontsize=10, parse_math=False)
     return _save(figure, path)
 
 

@@ -266,11 +266,11 @@ def test_corrupted_checkpoint(checkpoint, tmp_path):
     assert debug.exit_code == 1 and "Traceback" in debug.stderr and "CheckpointError" in debug.stderr
 
 
-def test_task_without_input_reader(checkpoint, cached, monkeypatch):
+def test_input_kind_without_reader(checkpoint, cached, monkeypatch):
     model = keras_attn_zoo.from_pretrained(str(checkpoint))
-    monkeypatch.setattr(model, "zoo_task", "image-to-text", raising=False)
-    line = one_error_line(invoke("predict", checkpoint, "photo.jpg"))
-    assert "image-to-text" in line
+    monkeypatch.setattr(model, "input_kind", "audio", raising=False)
+    line = one_error_line(invoke("predict", checkpoint, "speech.wav"))
+    assert "'audio'" in line and "expected one of 'text', 'image'" in line
 
 
 def test_unexpected_error_and_interrupt(monkeypatch):

@@ -204,6 +204,36 @@ class Captioner(EncoderDecoder):
 
         return predict_images(self, images, beam_size, batch_size, return_attention, **search_options)
 
+    input_kind = "image"
+
+    def predict_inputs(
+        self, items, beam_size=None, batch_size=64, return_attention=False, return_details=False, progress=None,
+        **search_options,
+    ):
+        """Images in, `Prediction`s out (`inference.predict_images`); see `EncoderDecoder.predict_inputs`.
+
+        A captioner has no per-token extras: `return_details` changes nothing.
+        """
+        from keras_attn_zoo.inference import predict_images
+
+        return predict_images(self, items, beam_size, batch_size, return_attention, progress=progress, **search_options)
+
+    def plot_prediction(self, prediction, item, path):
+        """Show, Attend and Tell's figure (`plots.plot_image_attention`): the image, then each word's attention.
+
+        `item` is the image the prediction came from (a path, PIL image or array), decoded again
+        to draw the original picture under the attention maps.
+        """
+        if prediction.attention is None or not prediction.attention.size or prediction.image_box is None:
+            return None
+        from keras_attn_zoo.images import decode_image
+        from keras_attn_zoo.plots import plot_image_attention
+
+        return plot_image_attention(
+            decode_image(item), prediction.image_box, prediction.attention, prediction.tokens, path,
+            grid=self.feature_grid,
+        )
+
     def save_assets(self, dir_path):
         if self.target_tokenizer is not None:
             self.target_tokenizer.save(os.path.join(dir_path, "target.spm.model"))

@@ -15,6 +15,13 @@ A subclass says what its input is with three methods:
     _search_memory(inputs, options)  -> memory, memory_mask, encoder_state, limits, copy_ids
     _search_input_spec()             -> (shape, dtype) of the input `generate` takes
     _pad_search_inputs(array)        -> the array padded for XLA, and how long its memory is
+
+and what it does at the edges, the surface the CLI (and anything else that serves a model) calls
+without asking which task it is:
+
+    input_kind                                   "text" (`Seq2Seq`) or "image" (`Captioner`)
+    predict_inputs(items, **options)             raw items in, `inference.Prediction`s out
+    plot_prediction(prediction, item, path)      the attention figure of one prediction
 """
 
 import keras
@@ -48,6 +55,39 @@ class EncoderDecoder(keras.Model):
     """
 
     _search_input_label = ("inputs", "a batch")  # (name, layout) for error messages
+    input_kind = None  # what `predict_inputs` reads: "text" (strings) or "image" (paths, PIL images, arrays)
+
+    # -- The edges: raw items in, predictions and figures out -----------------------------------
+    def predict_inputs(
+        self, items, beam_size=None, batch_size=64, return_attention=False, return_details=False, progress=None,
+        **search_options,
+    ):
+        """Raw items in (strings for text models, images for captioners), `Prediction`s out.
+
+        Args:
+            items: a list of the model's `input_kind`: strings, or image paths / PIL images /
+                uint8 arrays.
+            beam_size: 1 for greedy search; default the model's (`search_defaults`), else 1.
+            batch_size: inputs per search call.
+            return_attention: fill `Prediction.attention` (and what a figure of it needs).
+            return_details: fill `Prediction.details` with the model's per-token extras, if it
+                has any (a pointer-generator's p_gen); ignored by models without extras.
+            progress: None, or a function called with the number of inputs done after each batch.
+            **search_options: passed to `generate` (and `jit_compile`).
+
+        Returns:
+            a list of `keras_attn_zoo.inference.Prediction`, one per item, in order. An item that
+            cannot be read (an image that does not decode) gets `error` set and the rest run.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement predict_inputs.")
+
+    def plot_prediction(self, prediction, item, path):
+        """Draw `prediction`'s attention (from `predict_inputs(..., return_attention=True)`) to PNG `path`.
+
+        `item` is the input it came from. Returns the `Path` written, or None when there is
+        nothing to draw (an empty input, an image that did not load).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement plot_prediction.")
 
     # -- Training defaults ----------------------------------------------------------------------
     def compile(self, optimizer="auto", loss="auto", metrics="auto", **kwargs):

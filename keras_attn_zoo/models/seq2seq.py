@@ -292,6 +292,31 @@ class Seq2Seq(EncoderDecoder):
 
         return predict_texts(self, texts, beam_size, batch_size, return_attention, **search_options)
 
+    input_kind = "text"
+
+    def predict_inputs(
+        self, items, beam_size=None, batch_size=64, return_attention=False, return_details=False, progress=None,
+        **search_options,
+    ):
+        """Strings in, `Prediction`s out (`inference.predict_texts`); see `EncoderDecoder.predict_inputs`."""
+        from keras_attn_zoo.inference import predict_texts
+
+        return predict_texts(
+            self, items, beam_size, batch_size, return_attention, progress=progress, return_details=return_details,
+            **search_options,
+        )
+
+    def plot_prediction(self, prediction, item, path):
+        """The heatmap of output tokens against source tokens (`plots.plot_attention`), copied tokens in red."""
+        if prediction.attention is None or not prediction.attention.size:
+            return None
+        from keras_attn_zoo.plots import plot_attention
+
+        return plot_attention(
+            prediction.attention, prediction.source_tokens, prediction.tokens, path,
+            marked=prediction.copied, marked_label="copied (p_gen < 0.5)",
+        )
+
     def save_assets(self, dir_path):
         import os
 
