@@ -10,7 +10,8 @@ out with one line naming it; the rest train.
     runs/<name>/features/train.npy     float16 (images, positions, channels)
     runs/<name>/features/train.json    {"images": [...], "image_size", "encoder", "left_out": [...]}
 
-The batches are a `keras.utils.PyDataset`: numpy in, so the same pipeline feeds every backend.
+The batches are a `keras.utils.PyDataset` (numpy in), fed to `fit` as a `tf.data` pipeline whose
+caption length is unknown (`CaptionBatches.as_tf_dataset`), as the text tasks' batches are.
 """
 
 import json
@@ -137,6 +138,26 @@ class CaptionBatches(keras.utils.PyDataset):
         if self.shuffle:
             self.rng.shuffle(self.order)
 
+    def as_tf_dataset(self):
+        """The batches as a `tf.data.Dataset` (what `attn-zoo train` fits on, on every backend).
+
+        Keras' own adapter for a `PyDataset` fixes each dimension that its first batches agree
+        on, and batches of captions differ in length later on; here the caption length is None
+        in the declared signature. Each pass over the dataset is one epoch, reshuffled.
+        """
+        import tensorflow as tf
+
+        def epoch():
+            for index in range(len(self)):
+                yield self[index]
+            self.on_epoch_end()
+
+        positions, channels = self.grids.shape[1:]
+        ids = tf.TensorSpec((None, None), tf.int32)
+        signature = ({"features": tf.TensorSpec((None, positions, channels), tf.float32), "target_ids": ids}, ids)
+        dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
+        return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
+
 
 class CaptionTrainingData:
     """What `attn-zoo train` needs of a captioning recipe (the text tasks' twin is `TextTrainingData`).
@@ -188,7 +209,7 @@ class CaptionTrainingData:
         return CaptionBatches(
             grids, pairs, self.hp["batch_size"], shuffle=shuffle, seed=self.seed,
             length_multiple=multiples[1] if multiples else None,
-        )
+        ).as_tf_dataset()
 
     def datasets(self, model, length_multiples=None):
         """Training and dev batches; `length_multiples` is `training.length_multiples()` (source, target)."""
