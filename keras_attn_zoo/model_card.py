@@ -34,16 +34,16 @@ LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "Germa
 METRIC_TYPES = {
     "bleu": ("sacrebleu", "BLEU"),
     "chrf": ("chrf", "chrF"),
-    "rouge1": ("rouge", "ROUGE-1"),
-    "rouge2": ("rouge", "ROUGE-2"),
-    "rougeL": ("rouge", "ROUGE-L"),
-    "rougeLsum": ("rouge", "ROUGE-Lsum"),
-    # captioning (pycocoevalcap, several references per image)
+    # captioning (pycocoevalcap, several references per image), then its ROUGE-L and CIDEr
     "bleu1": ("bleu", "BLEU-1"),
     "bleu2": ("bleu", "BLEU-2"),
     "bleu3": ("bleu", "BLEU-3"),
     "bleu4": ("bleu", "BLEU-4"),
     "meteor": ("meteor", "METEOR"),
+    "rouge1": ("rouge", "ROUGE-1"),
+    "rouge2": ("rouge", "ROUGE-2"),
+    "rougeL": ("rouge", "ROUGE-L"),
+    "rougeLsum": ("rouge", "ROUGE-Lsum"),
     "cider": ("cider", "CIDEr"),
 }
 PAPERS = {
