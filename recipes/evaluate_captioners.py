@@ -76,7 +76,8 @@ def main():
         search = model.search_options()
         beam_label = f"beam{search['beam_size']}"
         entry = {"parameters": int(model.count_params()), "search": search, "test_images": len(examples)}
-        decodings = [(beam_label, search["beam_size"])] + ([] if args.no_greedy else [("greedy", 1)])
+        greedy = not args.no_greedy and search["beam_size"] > 1
+        decodings = [(beam_label, search["beam_size"])] + ([("greedy", 1)] if greedy else [])
         for label, beam in decodings:
             started = time.perf_counter()
             predictions = predict(model, examples.inputs, return_attention=bool(examples.extras), **{**search, "beam_size": beam})
