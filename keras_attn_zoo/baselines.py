@@ -100,3 +100,66 @@ def _words(text):
     if not isinstance(text, str):
         raise ValueError(f"Received: text of type {type(text).__name__}; expected a string.")
     return text.split()
+
+
+# --------------------------------------------------------------------------------------------
+# Captions that need no decoder: the most frequent training caption, and the caption of the
+# nearest training image in the encoder's feature space. A captioner must beat both, scored the
+# same way (`keras_attn_zoo.caption_evaluation.caption_scores`).
+
+
+def most_frequent_caption(captions):
+    """The caption that occurs most often in `captions` (a tie: the one seen first)."""
+    captions = list(captions)
+    if not captions:
+        raise ValueError("Received: no captions; expected at least one training caption.")
+    counts = {}
+    for caption in captions:
+        counts[caption] = counts.get(caption, 0) + 1
+    return max(counts, key=counts.get)  # max keeps the first of equal counts, in insertion order
+
+
+def pooled(grids):
+    """Mean over the grid positions: (n, positions, channels) -> (n, channels) float32."""
+    import numpy as np
+
+    grids = np.asarray(grids, dtype=np.float32)
+    if grids.ndim != 3:
+        raise ValueError(f"Received: grids of shape {grids.shape}; expected (images, positions, channels).")
+    return grids.mean(axis=1)
+
+
+def nearest_captions(train_features, train_captions, features, chunk=1024):
+    """For each row of `features`, the caption of the most similar training image (cosine).
+
+    Args:
+        train_features: (n_train, d) pooled features of the training images.
+        train_captions: per training image its caption, or a list of them (the first is used).
+        features: (n, d) pooled features of the images to caption.
+
+    Returns:
+        a list of n captions. An all-zero feature vector matches nothing better than any other:
+        it gets the first training image's caption.
+    """
+    import numpy as np
+
+    train = np.asarray(train_features, dtype=np.float32)
+    queries = np.asarray(features, dtype=np.float32)
+    if len(train) != len(train_captions) or not len(train):
+        raise ValueError(
+            f"Received: {len(train)} training feature rows and {len(train_captions)} captions; "
+            "expected the same number, at least one."
+        )
+    if queries.ndim != 2 or queries.shape[1:] != train.shape[1:]:
+        raise ValueError(f"Received: features of shape {queries.shape}; expected (n, {train.shape[1]}).")
+
+    def unit(x):
+        norm = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(norm == 0, 1, norm)
+
+    train = unit(train)
+    best = np.concatenate(
+        [np.argmax(unit(queries[i : i + chunk]) @ train.T, axis=1) for i in range(0, len(queries), chunk)]
+    ) if len(queries) else np.zeros(0, int)
+    first = [c if isinstance(c, str) else c[0] for c in train_captions]
+    return [first[j] for j in best]

@@ -235,10 +235,10 @@ def check_size(config, folder, weights_bytes):
     arguments = config.get("config")
     if not isinstance(arguments, dict):
         raise CheckpointError(f"{folder}/config.json has no 'config' mapping.")
-    if config.get("class") != "Seq2Seq":
+    if config.get("class") not in ("Seq2Seq", "Captioner"):
         return  # an unknown class is refused by load_checkpoint with its own message
     try:
-        count = model_size.parameter_count(arguments)
+        count = model_size.parameter_count(arguments, config["class"])
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{folder}/config.json does not describe a model: {error}") from None
     needed = count * model_size.BYTES_PER_PARAMETER

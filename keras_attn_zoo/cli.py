@@ -2,7 +2,7 @@
 
     attn-zoo list                                  presets, their size and headline metric
     attn-zoo predict MODEL [INPUT ...]             translate, summarize or caption (one output line per input)
-    attn-zoo evaluate MODEL                        the task's scores (BLEU, ROUGE, ...) on the preset's test split
+    attn-zoo evaluate MODEL                        the task's scores (BLEU, ROUGE, CIDEr, ...) on the preset's test split
     attn-zoo train RECIPE.toml                     train (resumable) and write a checkpoint
     attn-zoo pull hf://org/name | push | export    the Hub cache, uploads, SavedModel export
 
@@ -785,7 +785,7 @@ def _progress(length, label, file=None):
 def _print_scores(report, metrics):
     click.echo(f"model   {report['model']}")
     split = f"split {report['split']}, " if report["split"] else ""
-    click.echo(f"data    {report['data']} ({split}{report['n']} pairs)")
+    click.echo(f"data    {report['data']} ({split}{report['n']} examples)")
     search = f"search  beam {report['beam_size']}, length penalty {report['alpha']:g}, coverage penalty {report['beta']:g}"
     if report.get("no_repeat_ngram_size"):
         search += f", no repeated {report['no_repeat_ngram_size']}-grams"
@@ -824,7 +824,9 @@ def evaluate(
 ):
     """Run MODEL on a test set and score it with its task's metrics: for translation sacreBLEU BLEU
     (with its signature), chrF and BLEU by source length; for summarization ROUGE-1/2/L, novel
-    n-grams, repeated trigrams, mean length and rare-word recall.
+    n-grams, repeated trigrams, mean length and rare-word recall; for captioning BLEU-1..4, METEOR,
+    ROUGE-L, CIDEr (pycocoevalcap, all references of an image) and exact match, and where the data
+    records each scene's items, attention localisation.
 
     A preset is scored on the test split of its recipe's data, with the model's search settings
     (the ones its card measured), unless --data PATH --source COL --target COL name another file.
@@ -846,10 +848,11 @@ def evaluate(
     task = recipe_task(spec) if spec is not None else _task_before_loading(model)
     if task is not None:  # a missing metric package: say so before loading anything
         require(*metrics_for(task).packages, purpose="attn-zoo evaluate")
-    from keras_attn_zoo.data import read_pairs
+    from keras_attn_zoo.task_data import read_examples
 
     loaded = _load_model(model)
-    metrics = metrics_for(getattr(loaded, "zoo_task", None))
+    task = getattr(loaded, "zoo_task", None)
+    metrics = metrics_for(task)
     require(*metrics.packages, purpose="attn-zoo evaluate")
     search = loaded.search_options(**_search_kwargs(beam, alpha, beta, no_repeat_ngram, max_length, ban_unk))
     if data_path is None:
@@ -866,24 +869,25 @@ def evaluate(
         data_path, source, target = data["path"], data["source"], data["target"]
         split = split or data.get("test_split", "test")
     prefix = spec["data"].get("prefix") if spec is not None else None
-    sources, references = read_pairs(data_path, _column(source), _column(target), split=split, prefix=prefix)
-    if limit is not None:
-        sources, references = sources[:limit], references[:limit]
+    examples = read_examples(task, data_path, _column(source), _column(target), split=split, prefix=prefix).head(limit)
     training_targets = None
     if metrics.uses_training_targets and spec is not None:
         data = spec["data"]
-        _, training_targets = read_pairs(data["path"], data["source"], data["target"], split=data.get("train_split", "train"))
-    inputs = _model_inputs(loaded, sources)
-    with _progress(len(inputs), f"Running the model on {len(inputs)} inputs") as bar:
-        predictions = loaded.predict_inputs(
-            inputs,
+        training_targets = read_examples(
+            task, data["path"], data["source"], data["target"], split=data.get("train_split", "train")
+        ).references
+    with _progress(len(examples), f"Running the model on {len(examples)} inputs") as bar:
+        predictions = loaded.predict_inputs(  # the one interface every model implements
+            examples.inputs,
             batch_size=batch_size,
+            return_attention=metrics.uses_attention and bool(examples.extras),
             jit_compile=_jit_compile(xla),
             progress=bar.update,  # once per batch
             **search,
         )
     hypotheses = [prediction.text for prediction in predictions]
-    scores = metrics.score(sources, hypotheses, references, training_targets)
+    extras = {**examples.extras, "predictions": predictions}
+    scores = metrics.score(examples.sources, hypotheses, examples.references, training_targets, extras)
     report = {"model": model, "data": str(data_path), "split": split, **search, **scores}
     if as_json:
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))

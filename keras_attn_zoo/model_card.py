@@ -21,16 +21,30 @@ from pathlib import Path
 
 from keras_attn_zoo import presets as preset_registry
 
-PIPELINE_TAGS = {"translation": "translation", "summarization": "summarization", "image-to-text": "image-to-text"}
+PIPELINE_TAGS = {
+    "translation": "translation",
+    "summarization": "summarization",
+    "captioning": "image-to-text",
+    "image-to-text": "image-to-text",
+}
+# Tags of a task, after the library's and the architecture's.
+TASK_TAGS = {"captioning": ["image-captioning", "show-attend-tell"], "image-to-text": ["image-captioning"]}
 LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
 # metric key prefix -> (model-index metric type, display name)
 METRIC_TYPES = {
     "bleu": ("sacrebleu", "BLEU"),
     "chrf": ("chrf", "chrF"),
+    # captioning (pycocoevalcap, several references per image), then its ROUGE-L and CIDEr
+    "bleu1": ("bleu", "BLEU-1"),
+    "bleu2": ("bleu", "BLEU-2"),
+    "bleu3": ("bleu", "BLEU-3"),
+    "bleu4": ("bleu", "BLEU-4"),
+    "meteor": ("meteor", "METEOR"),
     "rouge1": ("rouge", "ROUGE-1"),
     "rouge2": ("rouge", "ROUGE-2"),
     "rougeL": ("rouge", "ROUGE-L"),
     "rougeLsum": ("rouge", "ROUGE-Lsum"),
+    "cider": ("cider", "CIDEr"),
 }
 PAPERS = {
     "bahdanau": "Bahdanau, Cho and Bengio (2015), *Neural Machine Translation by Jointly Learning to Align and "
@@ -41,7 +55,15 @@ PAPERS = {
     "https://arxiv.org/abs/1704.04368",
     "none": "Sutskever, Vinyals and Le (2014), *Sequence to Sequence Learning with Neural Networks*, "
     "https://arxiv.org/abs/1409.3215; Cho et al. (2014), https://arxiv.org/abs/1406.1078",
+    "show_attend_tell": "Xu, Ba, Kiros, Cho, Courville, Salakhutdinov, Zemel and Bengio (2015), *Show, Attend and "
+    "Tell: Neural Image Caption Generation with Visual Attention*, https://arxiv.org/abs/1502.03044",
 }
+# How each task's model is called in a card's usage section: (command-line input, Python call).
+# The Python call is formatted with the example input; the default is text in, text out.
+USAGE = {
+    "captioning": ("{example}", "model.predict_images([{example}], beam_size={beam})[0]"),
+}
+DEFAULT_USAGE = ("{example}", "model.predict_texts([{example}], beam_size={beam})[0]")
 DEFAULT_BEAM = 5
 SPLITS = ("train", "dev", "test")
 CARDS_DIR = Path(__file__).resolve().parent.parent / "model_cards"  # in a source checkout
@@ -157,7 +179,7 @@ def tags(preset):
     else:
         result += ["attention", _attention_tag(attention)]
     result += [tag for key, tag in (("copy", "pointer-generator"), ("coverage", "coverage")) if preset.get(key)]
-    return result
+    return result + TASK_TAGS.get(preset.get("task"), [])
 
 
 def front_matter(preset):
@@ -222,7 +244,8 @@ def _summary(preset):
         task = f"translation, {_language(data['source_language'])} → {_language(data['target_language'])}"
     lines.append(f"- **Task:** {task}")
     lines.append(f"- **Attention:** `{preset.get('attention') or 'none'}`")
-    papers = [_paper(preset.get("attention"))] + ([PAPERS["copy"]] if preset.get("copy") else [])
+    papers = [PAPERS[preset["paper"]] if preset.get("paper") else _paper(preset.get("attention"))]
+    papers += [PAPERS["copy"]] if preset.get("copy") else []
     papers = [paper for paper in papers if paper]
     if papers:
         lines.append(f"- **Paper{'s' if len(papers) > 1 else ''}:** {'; '.join(papers)}")
@@ -320,21 +343,23 @@ def _training_section(preset, metadata):
 
 def _usage_section(preset):
     name = _usage_name(preset)
-    example = preset.get("example", "Your text here.")
+    example = json.dumps(preset.get("example", "Your text here."), ensure_ascii=False)
+    command_input, call = USAGE.get(preset.get("task"), DEFAULT_USAGE)
+    beam = DEFAULT_BEAM
     return [
         "",
         "## How to use",
         "",
         "```bash",
         "pip install keras-attn-zoo",
-        f"attn-zoo predict {name} {json.dumps(example, ensure_ascii=False)}",
+        f"attn-zoo predict {name} {command_input.format(example=example)}",
         "```",
         "",
         "```python",
         "import keras_attn_zoo",
         "",
         f"model = keras_attn_zoo.from_pretrained({json.dumps(name)})",
-        f"prediction = model.predict_texts([{json.dumps(example, ensure_ascii=False)}], beam_size={DEFAULT_BEAM})[0]",
+        f"prediction = {call.format(example=example, beam=beam)}",
         "print(prediction.text)",
         "```",
         "",
@@ -374,8 +399,9 @@ def _evaluation_section(preset, metadata=None):
             known.add(count_key)
             unit = "sentences" if preset.get("task", "translation") == "translation" else "examples"
             where += f" ({_number(count)} {unit})"
-        lines += [f"Corpus scores on {where}, 0-100, higher is better:", ""]
         names = [metric for metric in METRIC_TYPES if any(row.metric == metric for row in split_rows)]
+        scale = "0-100 (CIDEr x 100)" if "cider" in names else "0-100"
+        lines += [f"Corpus scores on {where}, {scale}, higher is better:", ""]
         table = {(row.metric, row.decoding): row.value for row in split_rows}
         lines.append("| Decoding | " + " | ".join(METRIC_TYPES[m][1] for m in names) + " |")
         lines.append("|---|" + "---:|" * len(names))
@@ -383,6 +409,8 @@ def _evaluation_section(preset, metadata=None):
             cells = [f"{table[(m, decoding)]:.2f}" if (m, decoding) in table else "" for m in names]
             lines.append(f"| {decoding_label(decoding)} | " + " | ".join(cells) + " |")
         lines.append("")
+    if preset.get("figure"):
+        lines += [f"![Attention of {preset['name']} over a test image, one panel per word]({preset['figure']})", ""]
     lines += _search_line((metadata or {}).get("search_defaults"))
     lines += ["Reproduce them with (greedy search is beam 1):", ""] + commands
     signatures = [(key, metrics[key]) for key in ("bleu_signature", "chrf_signature") if metrics.get(key)]

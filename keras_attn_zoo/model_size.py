@@ -1,10 +1,13 @@
-"""The size of a `Seq2Seq` computed from its constructor arguments, before anything is built.
+"""The size of a `Seq2Seq` or `Captioner` computed from its constructor arguments, before anything is built.
 
 Loading a checkpoint somebody else published must not let its `config.json` decide how much
 memory this process allocates: `units = 10000000` would otherwise build GRU kernels of 10^14
 floats and end in the kernel's OOM killer. `parameter_count(arguments)` gives the exact count
 `model.count_params()` would report (tests/test_model_size.py checks it against built models of
 every attention, cell and option), so a loader can refuse a config before building it.
+`parameter_count(arguments, "Captioner")` counts a captioner's trained part, what its
+model.weights.h5 holds: the frozen CNN is rebuilt at load from its weights package (or the
+checkpoint's assets) and is not among them.
 
 Keras 3 weight shapes used here: `GRUCell` (reset_after=True) has a kernel (in, 3u), a recurrent
 kernel (u, 3u) and a bias (2, 3u); `LSTMCell` (in, 4u), (u, 4u), (4u,); `Dense` (in, out) + (out,).
@@ -27,16 +30,26 @@ _SIZE_ARGUMENTS = (
     "encoder_layers",
     "decoder_layers",
 )
+# The same for a Captioner.
+_CAPTIONER_SIZE_ARGUMENTS = ("vocab_size", "embedding_dim", "units", "feature_channels", "feature_grid", "image_size")
 # Size arguments that may also be None (the layer's default).
 _OPTIONAL_SIZE_ARGUMENTS = ("attention_units",)
 
 
-def _defaults():
+def _model_class(name):
+    from keras_attn_zoo.models.captioner import Captioner
     from keras_attn_zoo.models.seq2seq import Seq2Seq
 
+    classes = {"Seq2Seq": Seq2Seq, "Captioner": Captioner}
+    if name not in classes:
+        raise ValueError(f"Received: model class {name!r}; expected one of {sorted(classes)}.")
+    return classes[name]
+
+
+def _defaults(class_name="Seq2Seq"):
     return {
         name: parameter.default
-        for name, parameter in inspect.signature(Seq2Seq.__init__).parameters.items()
+        for name, parameter in inspect.signature(_model_class(class_name).__init__).parameters.items()
         if parameter.default is not inspect.Parameter.empty
     }
 
@@ -72,14 +85,15 @@ def _attention(a, query_dim, key_dim):
     return total
 
 
-def checked_size_arguments(arguments):
-    """The config's arguments merged with Seq2Seq's defaults, the size arguments checked.
+def checked_size_arguments(arguments, class_name="Seq2Seq"):
+    """The config's arguments merged with the class's defaults, the size arguments checked.
 
     Raises:
-        ValueError: a size argument that is not an integer >= 1.
+        ValueError: a size argument that is not an integer >= 1, or an unknown class.
     """
-    merged = {**_defaults(), **arguments}
-    for name in _SIZE_ARGUMENTS:
+    merged = {**_defaults(class_name), **arguments}
+    size_arguments = _CAPTIONER_SIZE_ARGUMENTS if class_name == "Captioner" else _SIZE_ARGUMENTS
+    for name in size_arguments:
         value = merged.get(name)
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"Received: {name}={value!r}; expected an integer >= 1.")
@@ -90,16 +104,20 @@ def checked_size_arguments(arguments):
     return merged
 
 
-def parameter_count(arguments):
-    """The number of weights `Seq2Seq(**arguments)` would have, without building it.
+def parameter_count(arguments, class_name="Seq2Seq"):
+    """The number of weights `Seq2Seq(**arguments)` (or `Captioner`) would have, without building it.
 
     Args:
-        arguments: Seq2Seq constructor arguments (a checkpoint's `config`); missing ones take
-            Seq2Seq's defaults.
+        arguments: the class's constructor arguments (a checkpoint's `config`); missing ones take
+            its defaults.
+        class_name: "Seq2Seq" or "Captioner" (a checkpoint's `class`).
 
     Raises:
-        ValueError: a size argument that is not an integer >= 1.
+        ValueError: a size argument that is not an integer >= 1, or an unknown class.
     """
+    _model_class(class_name)  # an unknown class: one line
+    if class_name == "Captioner":
+        return _captioner_count(checked_size_arguments(arguments, class_name))
     a = checked_size_arguments(arguments)
     units, embedding = int(a["units"]), int(a["embedding_dim"])
     cell, attention = a["cell"], a["attention"]
@@ -144,4 +162,22 @@ def parameter_count(arguments):
         state_parts = 2 if cell == "lstm" else 1
         bridge_input = state_dim if a["bridge"] == "dense" else memory_dim  # the encoder state, or the mean memory
         total += int(a["decoder_layers"]) * state_parts * _dense(bridge_input, units)
+    return total
+
+
+def _captioner_count(a):
+    """A Captioner's trained weights: embedding, grid projection, Xu et al.'s decoder, output."""
+    units, embedding = int(a["units"]), int(a["embedding_dim"])
+    vocab, channels, cell = int(a["vocab_size"]), int(a["feature_channels"]), a["cell"]
+    tied = bool(a["tie_embeddings"])
+    total = vocab * embedding + (vocab if tied else _dense(units, vocab))  # TiedEmbedding's bias, or a projection
+    total += _dense(channels, units)  # the feature projection: the memory has `units` channels
+    memory_dim = units
+    total += _attention({**a, "coverage": False}, units, memory_dim)
+    if a["gate_context"]:
+        total += _dense(units, 1)  # β from h_{t-1}
+    total += _rnn(cell, embedding + memory_dim, units)  # Bahdanau placement: [y_{t-1}; context]
+    total += _dense(units + memory_dim + embedding, embedding if tied else units)  # the readout
+    if a["bridge"] == "mean_memory":  # "dense" has no encoder state to read: no weights
+        total += (2 if cell == "lstm" else 1) * _dense(memory_dim, units)
     return total

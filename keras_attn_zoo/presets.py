@@ -5,7 +5,7 @@ is and where its weights are; `model_cards/<name>.md` is generated from it
 (`python -m keras_attn_zoo.model_card --write`). Keys:
 
     name         the preset's name, the file's stem
-    task         "translation", "summarization" or "image-to-text"
+    task         "translation", "summarization" or "captioning" ("image-to-text" is read as captioning)
     recipe       the recipe file that trains it, relative to the repository root
     attention    the recipe's attention option ("bahdanau", "luong_general", "none", ...)
     description  one paragraph: what the model does
@@ -13,7 +13,9 @@ is and where its weights are; `model_cards/<name>.md` is generated from it
     hub_repo     "namespace/name" of the model repository on the Hugging Face Hub
     hub_revision the branch, tag or commit of `hub_repo` to load (optional; default: main)
     checkpoint   the folder under `keras_attn_zoo/checkpoints/` bundled with the package (optional)
-    example      an input to show in usage examples (optional)
+    example      an input to show in usage examples (optional; for captioning, an image file name)
+    paper        a `model_card.PAPERS` key naming the model's paper when it is not its attention's (optional)
+    figure       a figure for the card, relative to model_cards/ (optional)
     limitations  what the model cannot do, one sentence each (optional)
     [data]       the training data: dataset, dataset_name, source_language, target_language,
                  source_text, target_text, license, origin, rebuild, split
@@ -37,7 +39,7 @@ from pathlib import Path
 
 from keras_attn_zoo.errors import DataError, UnknownNameError
 
-TASKS = ("translation", "summarization", "image-to-text")
+TASKS = ("translation", "summarization", "captioning", "image-to-text")
 REQUIRED_KEYS = ("name", "task", "recipe", "attention", "description", "license", "hub_repo", "data")
 PRESETS_DIR = "presets"
 CHECKPOINTS_DIR = "checkpoints"

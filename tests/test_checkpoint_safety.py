@@ -224,3 +224,51 @@ def test_keras_load_model_reads_a_repository_made_by_push(tiny, hub, hub_cache, 
     assert [p.text for p in loaded.predict_texts(SENTENCES)] == expected
     # and the zoo's loader reads the same repository, through huggingface_hub's cache links
     assert [p.text for p in keras_attn_zoo.from_pretrained(f"hf://{hub_repo_id}").predict_texts(SENTENCES)] == expected
+
+
+# --- A captioner's config is sized like a Seq2Seq's --------------------------------------------
+
+
+def _captioner_checkpoint(tmp_path, **changes):
+    """A captioner checkpoint folder whose config.json asks for `changes` (hashes updated)."""
+    from keras_attn_zoo.models.captioner import Captioner
+
+    model = Captioner(29, feature_channels=12, feature_grid=2, image_size=64, units=8, embedding_dim=6)
+    folder = save_checkpoint(model, tmp_path / "captioner", task="captioning", recipe="captioning")
+    config = json.loads((folder / "config.json").read_text())
+    config["config"].update(changes)
+    (folder / "config.json").write_text(json.dumps(config))
+    list_file(folder, "config.json")
+    return folder
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        (dict(units=100_000, feature_channels=100_000), "expected at most 1,000,000,000"),
+        (dict(units=512), "bytes of float32 weights), but model.weights.h5 has"),
+    ],
+)
+def test_captioner_config_too_big_is_refused_without_building(tmp_path, monkeypatch, changes, expected):
+    folder = _captioner_checkpoint(tmp_path, **changes)
+    built = []
+    monkeypatch.setattr(checkpoint, "_model_classes", lambda: {"Captioner": lambda **a: built.append(a)})
+    with pytest.raises(CheckpointError) as error:
+        keras_attn_zoo.from_pretrained(folder)
+    message = one_line(error)
+    count = model_size.parameter_count(json.loads((folder / "config.json").read_text())["config"], "Captioner")
+    assert f"asks for a model of {count:,} parameters" in message and expected in message
+    assert built == []
+
+
+def test_captioner_weights_file_holds_the_decoder_alone(tmp_path):
+    import h5py
+
+    folder = _captioner_checkpoint(tmp_path)
+    config = json.loads((folder / "config.json").read_text())["config"]
+    count = model_size.parameter_count(config, "Captioner")
+    stored = []
+    with h5py.File(folder / WEIGHTS_FILE, "r") as file:
+        file.visititems(lambda name, item: stored.append(item.size) if isinstance(item, h5py.Dataset) else None)
+    assert sum(stored) == count  # no CNN weight among them
+    assert (folder / WEIGHTS_FILE).stat().st_size < 4 * count + 200_000

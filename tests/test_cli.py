@@ -304,7 +304,7 @@ def test_list_shows_the_presets():
     assert [row["name"] for row in rows] == names
     assert set(rows[0]) == {"name", "task", "attention", "checkpoint_bytes", "headline_metric", "test_score_beam5"}
     headline = {row["task"]: row["headline_metric"] for row in rows}
-    assert headline == {"translation": "BLEU", "summarization": "ROUGE-L"}
+    assert headline == {"translation": "BLEU", "summarization": "ROUGE-L", "captioning": "CIDEr"}
 
 
 def test_list_headline_metric_and_size(monkeypatch, checkpoint):

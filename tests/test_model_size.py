@@ -56,3 +56,33 @@ def test_bundled_preset_size():
     config = json.loads((folder / "config.json").read_text())["config"]
     metadata = json.loads((folder / "metadata.json").read_text())
     assert parameter_count(config) == metadata["parameters"] == 3_333_792
+
+
+# -- Captioner: the trained part (the frozen CNN is rebuilt at load, not in the weights file) ----
+
+CAPTIONER_CASES = [
+    dict(),
+    dict(attention="general", cell="gru", tie_embeddings=False, gate_context=False, bridge="none"),
+    dict(attention="concat", attention_units=5, scale=True),
+    dict(attention="bahdanau", attention_units=3, normalize=True, bridge="dense"),
+    dict(attention="dot", cell="gru", embedding_dim=8),
+    dict(attention="cosine", cell="lstm", tie_embeddings=False),
+]
+
+
+@pytest.mark.parametrize("options", CAPTIONER_CASES, ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()) or "defaults")
+def test_captioner_parameter_count_matches_the_built_model(options):
+    from keras_attn_zoo.models.captioner import Captioner
+
+    arguments = dict(vocab_size=29, feature_channels=12, feature_grid=2, image_size=64, units=8, embedding_dim=6)
+    arguments.update(options)
+    model = Captioner(**arguments)
+    assert parameter_count(arguments, "Captioner") == model.count_params()
+    assert model._image_encoder is None  # counting built no CNN
+
+
+def test_captioner_size_arguments_are_checked():
+    with pytest.raises(ValueError, match=r"feature_channels=0; expected an integer >= 1"):
+        parameter_count(dict(vocab_size=29, feature_channels=0), "Captioner")
+    with pytest.raises(ValueError, match=r"model class 'Transformer'"):
+        parameter_count(dict(vocab_size=29), "Transformer")

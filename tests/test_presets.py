@@ -216,9 +216,10 @@ def test_card_front_matter_matches_the_preset(name):
     preset = presets.get_preset(name)
     meta, body = front_matter(model_card.render_card(preset))
     assert meta["library_name"] == "keras"
-    assert meta["pipeline_tag"] == preset["task"]
+    assert meta["pipeline_tag"] == model_card.PIPELINE_TAGS[preset["task"]]
     assert meta["license"] == preset["license"]
-    assert meta["language"] == list(dict.fromkeys([preset["data"]["source_language"], preset["data"]["target_language"]]))
+    languages = [preset["data"].get(key) for key in ("source_language", "target_language")]
+    assert meta.get("language") == (list(dict.fromkeys(x for x in languages if x)) or None)
     assert meta["datasets"] == [preset["data"]["dataset"]]
     assert meta["tags"][:4] == ["keras", "keras-attn-zoo", "seq2seq", "rnn"]
     if preset["attention"] == "none":
@@ -229,8 +230,11 @@ def test_card_front_matter_matches_the_preset(name):
         assert "model-index" not in meta and "Not measured yet" in body
     assert f'keras_attn_zoo.from_pretrained("{name}")' in body
     assert f"attn-zoo predict {name} " in body
-    assert f"attn-zoo evaluate {name} --split test --beam 1\n" in body
-    assert f"attn-zoo evaluate {name} --split test --beam 5\n" in body
+    for command in model_card.evaluation_commands(preset):
+        assert f"{command}\n" in body
+    if not model_card.scores(preset.get("metrics")):
+        assert f"attn-zoo evaluate {name} --split test --beam 1\n" in body
+        assert f"attn-zoo evaluate {name} --split test --beam 5\n" in body
     assert "## Limitations" in body and all(item in body for item in preset["limitations"])
 
 

@@ -263,7 +263,7 @@ def test_weights_of_another_shape(local_copy):
 @pytest.mark.parametrize(
     "change, match",
     [
-        (lambda c: c.update({"class": "Functional"}), r"names class 'Functional'; expected one of \['Seq2Seq'\]"),
+        (lambda c: c.update({"class": "Functional"}), r"names class 'Functional'; expected one of \['Captioner', 'Seq2Seq'\]"),
         (lambda c: c.update({"class": "os.system"}), "names class 'os.system'"),
         (lambda c: c["config"].update({"activation_fn": "eval"}), r"arguments \['activation_fn'\]"),
         (lambda c: c["config"].update({"attention": {"class_name": "Lambda"}}), "must be a plain value"),

@@ -112,3 +112,31 @@ def test_baselines_recipe_prints_k_and_a_row_per_baseline(tmp_path, capsys):
     # first clause "Qux edits images": "qux", "imag" match (stemmed): 2 * (2/3 * 2/3) / (4/3) = 66.67;
     # rare words: qux and images (never in train synopses, in source and reference), both kept.
     assert lines[3].split()[:3] == ["first", "clause", "66.67"] and lines[3].split()[-1] == "100.00"
+
+
+# -- Caption baselines -------------------------------------------------------------------------
+
+
+def test_most_frequent_caption_and_its_ties():
+    from keras_attn_zoo.baselines import most_frequent_caption
+
+    assert most_frequent_caption(["a cat", "a dog", "a dog", "a cat", "a bird", "a dog"]) == "a dog"
+    assert most_frequent_caption(["a cat", "a dog", "a dog", "a cat"]) == "a cat"  # tie: the first seen
+    with pytest.raises(ValueError, match="no captions"):
+        most_frequent_caption([])
+
+
+def test_nearest_captions_by_cosine_of_pooled_grids():
+    import numpy as np
+
+    from keras_attn_zoo.baselines import nearest_captions, pooled
+
+    grids = np.array([[[1, 0], [1, 0]], [[0, 2], [0, 4]], [[1, 1], [3, 3]]], dtype=np.float32)
+    train = pooled(grids)
+    assert train.tolist() == [[1, 0], [0, 3], [2, 2]]
+    captions = [["a red icon", "red"], "a blue icon", ["a purple icon"]]
+    # cosine, not distance: (10, 1) is nearest (1, 0) although (2, 2) is closer in Euclid
+    queries = np.array([[10, 1], [0.1, 5], [4, 5], [0, 0]], dtype=np.float32)
+    assert nearest_captions(train, captions, queries, chunk=2) == ["a red icon", "a blue icon", "a purple icon", "a red icon"]
+    with pytest.raises(ValueError, match="3 training feature rows and 2 captions"):
+        nearest_captions(train, captions[:2], queries)

@@ -11,6 +11,9 @@ from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 from keras_attn_zoo.models.encoder_decoder import EncoderDecoder
 
 ENCODER_WEIGHTS_FILE = "encoder.weights.h5"  # in a checkpoint's assets, for encoders not rebuilt from a package
+# Attributes Keras' save and load must not visit (they walk `dir(model)`): the frozen CNN is rebuilt
+# at load (from its weights package, or the assets), so model.weights.h5 holds the decoder alone.
+_NOT_SAVED = frozenset({"image_encoder", "_image_encoder"})
 
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
@@ -165,6 +168,11 @@ class Captioner(EncoderDecoder):
         return memory, memory_mask, None, limits, None
 
     # -- Images ---------------------------------------------------------------------------------
+    def __dir__(self):
+        # Keras' `save_weights`/`load_weights` walk `dir(model)` and would save the frozen CNN
+        # (3.4 million weights of EfficientNet-Lite0) with the decoder, and build it on load.
+        return [name for name in super().__dir__() if name not in _NOT_SAVED]
+
     @property
     def image_encoder(self):
         """The CNN (uint8 images (batch, size, size, 3) -> grid (batch, H, W, C)), built on first use."""
