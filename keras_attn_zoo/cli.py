@@ -709,23 +709,10 @@ def _task_before_loading(reference):
 
 
 def _recipe_of(reference, model):
-    """The recipe file behind a preset (or, for a folder, the one named in its metadata), or None.
+    """The recipe file behind a preset or a loaded checkpoint (`recipe_file.find_recipe`), or None."""
+    from keras_attn_zoo.recipe_file import find_recipe
 
-    A preset's `recipe` is relative to the repository root (the package's parent folder in a
-    source checkout), else to the current folder.
-    """
-    from keras_attn_zoo.presets import list_presets
-
-    candidates = [
-        root / preset["recipe"]
-        for preset in list_presets()
-        if preset["name"] == reference and preset.get("recipe")
-        for root in (Path(_PACKAGE_DIR).parent, Path.cwd())
-    ]
-    recipe = (getattr(model, "zoo_metadata", None) or {}).get("recipe_file")
-    if recipe:
-        candidates.append(Path(recipe))
-    return next((path for path in candidates if path.is_file()), None)
+    return find_recipe(reference, model)
 
 
 class _Bar:
