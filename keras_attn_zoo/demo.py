@@ -116,6 +116,11 @@ def heatmap_html(prediction, merge_words=True):
     if prediction.attention is None or not np.asarray(prediction.attention).size:
         return ""
     weights = np.asarray(prediction.attention, dtype=np.float64)
+    if not weights.any():  # a model without attention (the seq2seq baseline) returns zeros
+        return (
+            '<div class="attn-zoo-heatmap attn-zoo-no-attention"><p>No attention weights: this model reads the '
+            "whole source through one context vector (its encoder's last state), the same for every output word.</p></div>"
+        )
     outputs, sources = list(prediction.tokens), list(prediction.source_tokens)
     groups = [[t] for t in range(len(outputs))]
     if merge_words:
@@ -496,7 +501,10 @@ def build_demo(models=None, examples=EXAMPLES, title="keras-attn-zoo: attention 
                         with gr.Column():
                             tab = tab_type(gr, slug)
                     run = _runner(tab, model)
-                    button.click(run, [input_box, beam, alpha, *options], tab.components)
+                    # Straight to the handler, not through Gradio's queue: a one-sentence answer is
+                    # tens of milliseconds, which the queue's round trips would multiply
+                    # (benchmarks/demo_latency.py); model calls are serialized by _LOCK anyway.
+                    button.click(run, [input_box, beam, alpha, *options], tab.components, queue=False, show_progress="minimal")
                     tab.wire_options(options)
             for kind, group in kinds.items():
                 if len(group) >= 2:

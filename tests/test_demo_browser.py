@@ -253,7 +253,10 @@ def test_side_by_side_runs_one_input_through_two_models(app, browser, shots):
         options = app["models"][left].search_options()
         expected = model.predict_texts([verse], beam_size=options["beam_size"], alpha=options["alpha"])[0].text
         assert value_of(browser, f"compare-text-{side}-output") == expected
-        assert len(heatmap_weights(browser, f"compare-text-{side}")) >= 1
+    assert len(heatmap_weights(browser, "compare-text-left")) >= 1  # Bahdanau: a heatmap
+    # The baseline has no attention to draw: the page says why instead of an all-zero map.
+    assert "one context vector" in text_of(browser, "compare-text-right-heatmap")
+    assert browser.find_elements(By.CSS_SELECTOR, "#compare-text-right-heatmap table") == []
     browser.save_screenshot(str(shots / "tab_side_by_side.png"))
 
 
