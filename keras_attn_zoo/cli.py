@@ -713,7 +713,7 @@ def _recipe_of(reference, model):
     """The recipe file behind a preset or a loaded checkpoint (`recipe_file.find_recipe`), or None."""
     from keras_attn_zoo.recipe_file import find_recipe
 
-    return find_recipe(reference, model)
+    return find_recipe(reference, model, package_root=Path(_PACKAGE_DIR).parent)
 
 
 class _Bar:

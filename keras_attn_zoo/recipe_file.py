@@ -112,17 +112,18 @@ def load_recipe_file(path):
     return spec
 
 
-def find_recipe(reference, model=None):
+def find_recipe(reference, model=None, package_root=None):
     """The recipe file behind a preset (or, for a loaded folder, the one named in its metadata), or None.
 
     A preset's `recipe` is relative to the repository root (the package's parent folder in a
     source checkout), else to the current folder. `model` (a loaded model, optional) adds the
-    recipe file its checkpoint metadata names. `attn-zoo evaluate` and the demo take a preset's
-    test split from it.
+    recipe file its checkpoint metadata names; `package_root` (default: this package's parent
+    folder) is where a source checkout's `recipes/` lies. `attn-zoo evaluate` and the demo take a
+    preset's test split from it.
     """
     from keras_attn_zoo.presets import list_presets
 
-    package_root = Path(__file__).resolve().parent.parent
+    package_root = Path(package_root) if package_root is not None else Path(__file__).resolve().parent.parent
     candidates = [
         root / preset["recipe"]
         for preset in list_presets()
