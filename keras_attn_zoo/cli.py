@@ -5,6 +5,7 @@
     attn-zoo evaluate MODEL                        the task's scores (BLEU, ROUGE, CIDEr, ...) on the preset's test split
     attn-zoo train RECIPE.toml                     train (resumable) and write a checkpoint
     attn-zoo pull hf://org/name | push | export    the Hub cache, uploads, SavedModel export
+    attn-zoo demo [MODEL ...]                      a demo page in the browser: outputs and attention (Gradio)
 
 MODEL is a preset name (`attn-zoo list`), `hf://org/name[@revision]` or a checkpoint folder.
 
@@ -709,23 +710,10 @@ def _task_before_loading(reference):
 
 
 def _recipe_of(reference, model):
-    """The recipe file behind a preset (or, for a folder, the one named in its metadata), or None.
+    """The recipe file behind a preset or a loaded checkpoint (`recipe_file.find_recipe`), or None."""
+    from keras_attn_zoo.recipe_file import find_recipe
 
-    A preset's `recipe` is relative to the repository root (the package's parent folder in a
-    source checkout), else to the current folder.
-    """
-    from keras_attn_zoo.presets import list_presets
-
-    candidates = [
-        root / preset["recipe"]
-        for preset in list_presets()
-        if preset["name"] == reference and preset.get("recipe")
-        for root in (Path(_PACKAGE_DIR).parent, Path.cwd())
-    ]
-    recipe = (getattr(model, "zoo_metadata", None) or {}).get("recipe_file")
-    if recipe:
-        candidates.append(Path(recipe))
-    return next((path for path in candidates if path.is_file()), None)
+    return find_recipe(reference, model, package_root=Path(_PACKAGE_DIR).parent)
 
 
 class _Bar:
@@ -893,6 +881,32 @@ def evaluate(
         click.echo(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         _print_scores(report, metrics)
+
+
+# --------------------------------------------------------------------------------------------
+# demo
+
+
+@cli.command()
+@click.argument("models", nargs=-1, metavar="[MODEL]...")
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to serve on (0.0.0.0: every interface).")
+@click.option("--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="The port to serve on.")
+def demo(models, host, port):
+    """Serve the demo page: each MODEL's output and attention in a browser (Gradio), until Ctrl-C.
+
+    Without MODEL: every preset with a bundled checkpoint (nothing is downloaded). Text models get
+    an input box, beam size and length penalty, the output and the attention heatmap; captioners an
+    image upload and each word's attention over the image; two models of a kind also get a
+    side-by-side tab. Examples come from each model's test split. Needs gradio:
+    pip install 'keras-attn-zoo[demo]'.
+    """
+    from keras_attn_zoo.requirements import require
+
+    require("gradio", purpose="attn-zoo demo")
+    from keras_attn_zoo.demo import launch_demo
+
+    click.echo(f"Serving the demo on http://{host}:{port}/ (Ctrl-C to stop)", err=True)
+    launch_demo(list(models) or None, host=host, port=port, quiet=True)
 
 
 # --------------------------------------------------------------------------------------------

@@ -228,6 +228,49 @@ def _word(token):
     return word or repr(str(token))
 
 
+def attention_overlays(image, box, attention, grid):
+    """The picture lit by each row of `attention`, as `plot_image_attention` draws its panels.
+
+    Each row (weights over the `grid` x `grid` positions, row-major) is upsampled (bilinear) to
+    the square the model saw, cut to where the picture lies in it (`box`) unless `image` is that
+    square, and lights the picture: full brightness where the weight is the largest of all rows,
+    30% where it is 0. Images over 480 pixels on a side are shrunk first.
+
+    Args:
+        image: RGB uint8 (H, W, 3), the original or the model's square (checked by the caller).
+        box: the `keras_attn_zoo.images.ImageBox` of the picture in the square.
+        attention: (steps, grid * grid) weights.
+        grid: the side of the encoder's square feature grid.
+
+    Returns:
+        `(shown, lit)`: the (possibly shrunk) picture, and one uint8 array of its shape per row.
+    """
+    import numpy as np
+    from PIL import Image
+
+    image = np.asarray(image)
+    attention = np.asarray(attention, dtype=np.float64)
+    size = max(box.height, box.width)
+    original = (box.original_height, box.original_width)
+    on_square = image.shape[:2] == (size, size) and original != (size, size)
+    height, width = image.shape[:2]
+    if max(height, width) > _DISPLAY_SIDE:  # a photo of many megapixels: shrink it for the figure
+        scale = _DISPLAY_SIDE / max(height, width)
+        shown_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        shown = np.asarray(Image.fromarray(image).resize(shown_size, Image.BILINEAR))
+    else:
+        shown_size, shown = (width, height), image
+    top = float(attention.max()) if attention.size and attention.max() > 0 else 1.0
+    lit = []
+    for row in attention.reshape(len(attention), grid, grid).astype(np.float32):
+        square = Image.fromarray(row, mode="F").resize((size, size), Image.BILINEAR)
+        if not on_square:
+            square = square.crop((box.left, box.top, box.left + box.width, box.top + box.height))
+        weights = np.asarray(square.resize(shown_size, Image.BILINEAR), dtype=np.float32) / top
+        lit.append((shown * (0.3 + 0.7 * np.clip(weights, 0.0, 1.0))[..., None]).astype(np.uint8))
+    return shown, lit
+
+
 def plot_image_attention(image, box, attention, tokens, path, grid, title=None, *, columns=5, dpi=100):
     """Show, Attend and Tell's figure: the image, then one panel per output word with its attention.
 
@@ -257,7 +300,6 @@ def plot_image_attention(image, box, attention, tokens, path, grid, title=None, 
             image that is neither the original nor the square of `box`.
     """
     import numpy as np
-    from PIL import Image
 
     image = np.asarray(image)
     attention = np.asarray(attention, dtype=np.float64)
@@ -275,25 +317,8 @@ def plot_image_attention(image, box, attention, tokens, path, grid, title=None, 
             f"Received: an image of shape {image.shape}; expected RGB (H, W, 3) of the original size "
             f"{original} or of the model's square ({size}, {size})."
         )
-    on_square = image.shape[:2] == (size, size) and original != (size, size)
-    height, width = image.shape[:2]
-    if max(height, width) > _DISPLAY_SIDE:  # a photo of many megapixels: shrink it for the figure
-        scale = _DISPLAY_SIDE / max(height, width)
-        shown_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-        shown = np.asarray(Image.fromarray(image).resize(shown_size, Image.BILINEAR))
-    else:
-        shown_size, shown = (width, height), image
-    top = float(attention.max()) if attention.max() > 0 else 1.0
-    # Each map at the square's resolution, cut to the picture (unless the square is shown), at
-    # the shown image's size; the picture is then lit by it: full brightness where the weight is
-    # the figure's largest, 30% where it is 0.
-    lit = []
-    for row in attention.reshape(len(tokens), grid, grid).astype(np.float32):
-        square = Image.fromarray(row, mode="F").resize((size, size), Image.BILINEAR)
-        if not on_square:
-            square = square.crop((box.left, box.top, box.left + box.width, box.top + box.height))
-        weights = np.asarray(square.resize(shown_size, Image.BILINEAR), dtype=np.float32) / top
-        lit.append((shown * (0.3 + 0.7 * np.clip(weights, 0.0, 1.0))[..., None]).astype(np.uint8))
+    shown, lit = attention_overlays(image, box, attention, grid)
+    height, width = shown.shape[:2]
 
     panels = len(tokens) + 1
     columns = max(1, min(columns, panels))

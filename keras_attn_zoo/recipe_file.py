@@ -112,6 +112,30 @@ def load_recipe_file(path):
     return spec
 
 
+def find_recipe(reference, model=None, package_root=None):
+    """The recipe file behind a preset (or, for a loaded folder, the one named in its metadata), or None.
+
+    A preset's `recipe` is relative to the repository root (the package's parent folder in a
+    source checkout), else to the current folder. `model` (a loaded model, optional) adds the
+    recipe file its checkpoint metadata names; `package_root` (default: this package's parent
+    folder) is where a source checkout's `recipes/` lies. `attn-zoo evaluate` and the demo take a
+    preset's test split from it.
+    """
+    from keras_attn_zoo.presets import list_presets
+
+    package_root = Path(package_root) if package_root is not None else Path(__file__).resolve().parent.parent
+    candidates = [
+        root / preset["recipe"]
+        for preset in list_presets()
+        if preset["name"] == reference and preset.get("recipe")
+        for root in (package_root, Path.cwd())
+    ]
+    recipe = (getattr(model, "zoo_metadata", None) or {}).get("recipe_file")
+    if recipe:
+        candidates.append(Path(recipe))
+    return next((path for path in candidates if path.is_file()), None)
+
+
 def recipe_task(spec):
     """The task of a checked recipe file: its [recipe] name's entry in the registry."""
     return RECIPES[spec["recipe"].get("name") or spec.get("task", "translation")][0]

@@ -1,0 +1,107 @@
+"""The demo page's answer time against `predict_texts` in the same warm process: the ratio.
+
+    python benchmarks/demo_latency.py [--model bible_en_es_bahdanau] [--repeats 7]
+
+Starts the demo (`keras_attn_zoo.demo.build_demo`) on 127.0.0.1 with one text model, opens it in
+headless Chromium (Debian's chromium and chromium-driver, via Selenium), and for one sentence (two
+of about the same length, alternated, so every answer changes the page) times, after a warm-up of each:
+
+- page: from the click on Run to the output text shown in the page (the browser, Gradio's queue,
+  the model with attention and details, the heatmap's HTML, and back);
+- predict_texts: `model.predict_texts([sentence])` with the same beam size and length penalty,
+  in this process, on the very model object the page uses.
+
+Each is the median of --repeats runs, page and predict_texts alternating, so both see the same machine load. Prints the
+two medians and the ratio page / predict_texts (the issue's target: at most 1.5).
+"""
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+SENTENCE = "In the beginning God created the heavens and the earth."
+OTHER = "God said, let there be light, and there was light."
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="bible_en_es_bahdanau")
+    parser.add_argument("--sentence", default=SENTENCE)
+    parser.add_argument("--other", default=OTHER, help="A second sentence, alternated with the first.")
+    parser.add_argument("--repeats", type=int, default=8)
+    args = parser.parse_args()
+
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from keras_attn_zoo.demo import _slug, build_demo
+
+    demo = build_demo([args.model])
+    name, _, model = demo.zoo_models[0]
+    slug = _slug(name)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    demo.queue(default_concurrency_limit=1)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1600"):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
+    driver.get(f"http://127.0.0.1:{port}/")
+    WebDriverWait(driver, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#{slug}-input textarea"))
+    box = driver.find_element(By.CSS_SELECTOR, f"#{slug}-input textarea")
+    search = model.search_options()
+    beam, alpha = search["beam_size"], search["alpha"]
+    # Two sentences, alternated, so that each answer changes the text shown (the wait sees it).
+    sentences = [args.sentence, args.other]
+    expected = {s: model.predict_texts([s], beam_size=beam, alpha=alpha)[0].text for s in sentences}
+    if expected[args.sentence] == expected[args.other]:
+        raise SystemExit("The two sentences have the same output; pass another --other.")
+    button = driver.find_element(By.ID, f"{slug}-run")
+    output = driver.find_element(By.CSS_SELECTOR, f"#{slug}-output textarea")
+
+    def page_once(sentence):
+        driver.execute_script(
+            "arguments[0].value = arguments[1]; arguments[0].dispatchEvent(new Event('input', {bubbles: true}));",
+            box, sentence,
+        )
+        start = time.perf_counter()
+        button.click()
+        WebDriverWait(driver, 120, poll_frequency=0.005).until(lambda d: output.get_property("value") == expected[sentence])
+        return time.perf_counter() - start
+
+    def direct_once(sentence):
+        start = time.perf_counter()
+        model.predict_texts([sentence], beam_size=beam, alpha=alpha)
+        return time.perf_counter() - start
+
+    for sentence in sentences:  # warm-up: the search is compiled, the page loaded
+        page_once(sentence), direct_once(sentence)
+    page, direct = [], []
+    for repeat in range(args.repeats):
+        sentence = sentences[repeat % 2]
+        page.append(page_once(sentence))
+        direct.append(direct_once(sentence))
+    driver.quit()
+    demo.close()
+    page_median, direct_median = statistics.median(page), statistics.median(direct)
+    print(f"model          {name} (beam {beam}, length penalty {alpha:g}); sentence of {len(args.sentence.split())} words")
+    print(f"predict_texts  median {direct_median * 1000:.0f} ms over {args.repeats} runs")
+    print(f"page           median {page_median * 1000:.0f} ms over {args.repeats} runs (click to text shown)")
+    print(f"ratio          {page_median / direct_median:.2f} (page / predict_texts; target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
