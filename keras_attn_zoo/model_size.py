@@ -176,8 +176,13 @@ def _captioner_count(a):
     total += _attention({**a, "coverage": False}, units, memory_dim)
     if a["gate_context"]:
         total += _dense(units, 1)  # β from h_{t-1}
-    total += _rnn(cell, embedding + memory_dim, units)  # Bahdanau placement: [y_{t-1}; context]
-    total += _dense(units + memory_dim + embedding, embedding if tied else units)  # the readout
+    output_units = embedding if tied else units
+    if (a["placement"] or "bahdanau") == "bahdanau":
+        total += _rnn(cell, embedding + memory_dim, units)  # [y_{t-1}; context]
+        total += _dense(units + memory_dim + embedding, output_units)  # the readout
+    else:  # Luong placement: [y_{t-1}; the previous attentional vector if fed]
+        total += _rnn(cell, embedding + (output_units if a["input_feeding"] else 0), units)
+        total += _dense(memory_dim + units, output_units)
     if a["bridge"] == "mean_memory":  # "dense" has no encoder state to read: no weights
         total += (2 if cell == "lstm" else 1) * _dense(memory_dim, units)
     return total

@@ -67,6 +67,8 @@ CAPTIONER_CASES = [
     dict(attention="bahdanau", attention_units=3, normalize=True, bridge="dense"),
     dict(attention="dot", cell="gru", embedding_dim=8),
     dict(attention="cosine", cell="lstm", tie_embeddings=False),
+    dict(placement="luong", input_feeding=False),
+    dict(placement="luong", input_feeding=True, tie_embeddings=False, attention="general"),
 ]
 
 

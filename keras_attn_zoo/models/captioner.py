@@ -46,6 +46,12 @@ class Captioner(EncoderDecoder):
             EfficientNet-Lite0 at 224): attention over H·W positions is drawn as this square.
         attention: "bahdanau" (Xu et al.'s soft attention) or a Luong score ("dot", "general",
             "concat", "cosine").
+        placement: "bahdanau" (Xu et al.: the context of step t is computed from h_{t-1} and
+            feeds the cell and the readout) or "luong" (computed from h_t after the cell and
+            read out with it; see `AttentionDecoder`).
+        input_feeding: with "luong" placement, feed the previous attentional vector into the
+            cell. Without it the cell only sees the words, so what the image holds reaches a
+            word through that word's own attention.
         cell: "lstm" (Xu et al.) or "gru".
         embedding_dim, units: word embedding and decoder sizes; the projected memory has `units`.
         dropout: on the projected memory and inside the decoder.
@@ -67,6 +73,8 @@ class Captioner(EncoderDecoder):
         feature_channels=1280,
         feature_grid=7,
         attention="bahdanau",
+        placement="bahdanau",
+        input_feeding=True,
         cell="lstm",
         embedding_dim=256,
         units=512,
@@ -95,7 +103,8 @@ class Captioner(EncoderDecoder):
         self.decoder = AttentionDecoder(
             units,
             attention=attention,
-            placement="bahdanau",
+            placement=placement,
+            input_feeding=input_feeding,
             cell=cell,
             dropout=dropout,
             output_units=embedding_dim if tie_embeddings else units,
@@ -131,6 +140,8 @@ class Captioner(EncoderDecoder):
         self.feature_channels = feature_channels
         self.feature_grid = feature_grid
         self.attention = attention
+        self.placement = placement
+        self.input_feeding = input_feeding
         self.cell = cell
         self.embedding_dim = embedding_dim
         self.units = units
@@ -271,6 +282,8 @@ class Captioner(EncoderDecoder):
             "feature_channels": self.feature_channels,
             "feature_grid": self.feature_grid,
             "attention": self.attention,
+            "placement": self.placement,
+            "input_feeding": self.input_feeding,
             "cell": self.cell,
             "embedding_dim": self.embedding_dim,
             "units": self.units,

@@ -59,6 +59,8 @@ RECIPE_OPTIONS["captioning"] = (
     "encoder_weights",
     "image_size",
     "attention",
+    "placement",
+    "input_feeding",
     "cell",
     "embedding_dim",
     "units",
