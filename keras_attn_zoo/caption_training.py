@@ -49,7 +49,9 @@ class FeatureCache:
         if not (self.array_path.exists() and self.index_path.exists()):
             return None
         index = json.loads(self.index_path.read_text())
-        if index.get("requested") != images or index.get("image_size") != model.image_size or index.get("encoder") != model.encoder:
+        if [index.get(key) for key in ("requested", "image_size", "encoder", "feature_layer")] != [
+            images, model.image_size, model.encoder, model.feature_layer
+        ]:
             return None
         return index
 
@@ -91,7 +93,7 @@ class FeatureCache:
         for line in left_out:
             logger.warning("Left out of training: %s", line)
         index = {"requested": images, "rows": rows, "left_out": left_out, "image_size": model.image_size,
-                 "encoder": model.encoder}
+                 "encoder": model.encoder, "feature_layer": model.feature_layer}
         self.index_path.write_text(json.dumps(index))
         return index
 

@@ -50,3 +50,24 @@ def test_the_captioning_recipe_reads_grid_and_channels_off_the_encoder():
     assert model.generate(features, max_length=3)["token_ids"].shape == (1, 3)
     with pytest.raises(ValueError, match="feature_grid"):
         captioning(vocab_size=20, feature_grid=4)
+
+
+def test_feature_layer_taps_an_earlier_finer_grid():
+    full = build_image_encoder("efficientnet_lite0", None, image_size=64)
+    tapped = build_image_encoder("efficientnet_lite0", None, image_size=64, feature_layer="block10_add")
+    assert full.output_shape == (None, 2, 2, 1280) and tapped.output_shape == (None, 4, 4, 112)
+    assert build_image_encoder("mobilenet_v2", None, image_size=64, feature_layer="block_13_expand").output_shape[1:3] == (4, 4)
+    with pytest.raises(DataError, match=r"has no layer 'block10_ad'\. Did you mean 'block10_add'"):
+        build_image_encoder("efficientnet_lite0", None, image_size=64, feature_layer="block10_ad")
+
+
+def test_a_captioner_on_a_tapped_grid_saves_and_loads_it(tmp_path):
+    from keras_attn_zoo.checkpoint import load_checkpoint, save_checkpoint
+    from keras_attn_zoo.recipes import captioning
+
+    model = captioning(vocab_size=20, image_size=64, feature_layer="block10_add", units=8, embedding_dim=4)
+    assert (model.feature_grid, model.feature_channels) == (4, 112)
+    pixels = np.random.default_rng(2).integers(0, 256, (1, 64, 64, 3)).astype("uint8")
+    loaded = load_checkpoint(save_checkpoint(model, tmp_path / "ckpt", task="captioning", recipe="captioning"))
+    assert loaded.feature_layer == "block10_add"
+    np.testing.assert_allclose(loaded.encode_images(pixels), model.encode_images(pixels), rtol=1e-5, atol=1e-5)

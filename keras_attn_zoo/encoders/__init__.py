@@ -38,7 +38,7 @@ def _normalise(name):
     return str(name).replace("_", "").replace("-", "").lower()
 
 
-def build_image_encoder(name="efficientnet_lite0", weights=IMAGENET, image_size=224):
+def build_image_encoder(name="efficientnet_lite0", weights=IMAGENET, image_size=224, feature_layer=None):
     """The frozen-or-not CNN of a captioner: uint8 RGB (batch, size, size, 3) -> (batch, H, W, C).
 
     Args:
@@ -47,14 +47,19 @@ def build_image_encoder(name="efficientnet_lite0", weights=IMAGENET, image_size=
             None (random weights) or the path of a Keras weights file for that backbone without
             its top.
         image_size: the square input size; the grid is image_size / 32 for these backbones.
+        feature_layer: None for the backbone's last feature map, or the name of an earlier layer
+            whose output is the grid: finer and with smaller receptive fields (Xu et al. took
+            VGG's conv5_4, not its last layer). For EfficientNet-Lite0, "block10_add" is the
+            stride-16 map of 112 channels (12x12 at 192 px).
 
     Raises:
-        DataError: one line for an unknown name, or ImageNet weights that would need a download.
+        DataError: one line for an unknown name or layer, or ImageNet weights that would need a
+            download.
     """
     if name == "efficientnet_lite0":
         from keras_attn_zoo.encoders.efficientnet_lite import efficientnet_lite0
 
-        return efficientnet_lite0(weights=weights, input_shape=(image_size, image_size, 3))
+        return _tap(efficientnet_lite0(weights=weights, input_shape=(image_size, image_size, 3)), feature_layer)
     applications = _applications()
     entry = applications.get(_normalise(name))
     if entry is None:
@@ -71,9 +76,20 @@ def build_image_encoder(name="efficientnet_lite0", weights=IMAGENET, image_size=
         if not os.path.isfile(os.fspath(weights)):
             raise CheckpointError(f"Image encoder weights {os.fspath(weights)!r}: no such file.")
         backbone.load_weights(os.fspath(weights))
+    backbone = _tap(backbone, feature_layer)
     images = keras.Input((image_size, image_size, 3), name="image")
     features = backbone(_Preprocess(preprocess, name="preprocess")(images))
     return keras.Model(images, features, name=f"{_normalise(name)}_encoder")
+
+
+def _tap(model, feature_layer):
+    """`model` cut at `feature_layer` (its output becomes the model's), or as it is for None."""
+    if feature_layer is None:
+        return model
+    names = [layer.name for layer in model.layers]
+    if feature_layer not in names:
+        raise DataError(f"Image encoder {model.name!r} has no layer {feature_layer!r}.{closest(feature_layer, names)}")
+    return keras.Model(model.inputs, model.get_layer(feature_layer).output, name=f"{model.name}_{feature_layer}")
 
 
 class _Preprocess(keras.layers.Layer):

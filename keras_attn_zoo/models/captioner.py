@@ -40,6 +40,8 @@ class Captioner(EncoderDecoder):
         encoder_weights: "imagenet" (EfficientNet-Lite0: from the installed weights package,
             rebuilt at load), None (random) or a Keras weights file; weights that do not come
             from a package are saved in the checkpoint's assets.
+        feature_layer: None for the encoder's last feature map, or the layer whose output is the
+            grid (see `keras_attn_zoo.encoders.build_image_encoder`).
         image_size: images are fitted (aspect ratio kept, white padding) into this square.
         feature_channels: C, the channels of the encoder's grid (1280 for EfficientNet-Lite0).
         feature_grid: the side of the encoder's square grid at `image_size` (7 for
@@ -69,6 +71,7 @@ class Captioner(EncoderDecoder):
         vocab_size,
         encoder="efficientnet_lite0",
         encoder_weights="imagenet",
+        feature_layer=None,
         image_size=224,
         feature_channels=1280,
         feature_grid=7,
@@ -136,6 +139,7 @@ class Captioner(EncoderDecoder):
         self.vocab_size = self.target_vocab_size = vocab_size
         self.encoder = encoder
         self.encoder_weights = encoder_weights
+        self.feature_layer = feature_layer
         self.image_size = image_size
         self.feature_channels = feature_channels
         self.feature_grid = feature_grid
@@ -191,7 +195,7 @@ class Captioner(EncoderDecoder):
             from keras_attn_zoo.encoders import build_image_encoder
 
             weights = self._encoder_weights_file or self.encoder_weights
-            encoder = build_image_encoder(self.encoder, weights, self.image_size)
+            encoder = build_image_encoder(self.encoder, weights, self.image_size, self.feature_layer)
             encoder.trainable = False
             object.__setattr__(self, "_image_encoder", encoder)
         return self._image_encoder
@@ -278,6 +282,7 @@ class Captioner(EncoderDecoder):
             "vocab_size": self.vocab_size,
             "encoder": self.encoder,
             "encoder_weights": self.encoder_weights,
+            "feature_layer": self.feature_layer,
             "image_size": self.image_size,
             "feature_channels": self.feature_channels,
             "feature_grid": self.feature_grid,

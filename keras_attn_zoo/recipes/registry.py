@@ -57,6 +57,7 @@ def get_recipe(name):
 RECIPE_OPTIONS["captioning"] = (
     "encoder",
     "encoder_weights",
+    "feature_layer",
     "image_size",
     "attention",
     "placement",
