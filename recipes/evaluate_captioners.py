@@ -60,7 +60,8 @@ def main():
     results = {}
     for name in args.names:
         recipe_path = Path(args.recipes) / f"{name}.toml"
-        data = load_recipe_file(recipe_path)["data"]
+        spec = load_recipe_file(recipe_path)
+        data = spec["data"]
         examples = read_examples("captioning", data["path"], data["source"], data["target"],
                                  split=data.get("test_split", "test")).head(args.limit)
         if name in BASELINE_RECIPE:
@@ -73,6 +74,12 @@ def main():
 
         folder = Path(args.runs) / name / "checkpoint" if args.runs else None
         model = load_checkpoint(folder) if folder else from_pretrained(name)
+        # A run is measured (and bundled) with its recipe file's [evaluation] search as it is now
+        # (settings chosen on dev after training); a bundled checkpoint already carries them.
+        recipe_search = spec.get("evaluation") or None
+        if folder is not None and recipe_search:
+            model.search_options(**recipe_search)  # checked
+            model.search_defaults = dict(recipe_search)
         search = model.search_options()
         beam_label = f"beam{search['beam_size']}"
         entry = {"parameters": int(model.count_params()), "search": search, "test_images": len(examples)}
@@ -96,7 +103,7 @@ def main():
             attention_figure(model, name, examples.inputs[EXAMPLE], search, figures)
         results[name] = entry
         if args.publish and folder is not None:
-            target = publish.bundle(name, folder)
+            target = publish.bundle(name, folder, search_defaults=recipe_search)
             check_file_sizes(target)
             publish.record(name, preset_metrics(entry, beam_label))
 
