@@ -89,7 +89,7 @@ def _tap(model, feature_layer):
     names = [layer.name for layer in model.layers]
     if feature_layer not in names:
         raise DataError(f"Image encoder {model.name!r} has no layer {feature_layer!r}.{closest(feature_layer, names)}")
-    return keras.Model(model.inputs, model.get_layer(feature_layer).output, name=f"{model.name}_{feature_layer}")
+    return keras.Model(model.input, model.get_layer(feature_layer).output, name=f"{model.name}_{feature_layer}")
 
 
 class _Preprocess(keras.layers.Layer):
