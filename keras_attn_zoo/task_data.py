@@ -1,7 +1,7 @@
 """The evaluation data of each task: one registry of readers that `attn-zoo evaluate` and the recipes call.
 
     examples = read_examples(task, path, source, target, split="test")
-    predictions = predict_inputs(model, examples.inputs, **search)       # see `cli._predict_inputs`
+    predictions = model.predict_inputs(examples.inputs, **search)       # every model implements it
     scores = metrics_for(task).score(examples.sources, hypotheses, examples.references, None,
                                      {**examples.extras, "predictions": predictions})
 

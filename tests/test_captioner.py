@@ -98,6 +98,7 @@ BAD = {
 # -- Training and search -------------------------------------------------------------------------
 
 
+@pytest.mark.backend_agnostic
 def test_fit_on_random_features_decreases_the_loss(tokenizer):
     model = tiny_captioner(tokenizer, encoder_weights=None, dropout=0.0)
     model.compile(optimizer=keras.optimizers.Adam(0.02))
@@ -141,6 +142,7 @@ def cut_at_eos(row):
     return row[: row.index(EOS_ID)] if EOS_ID in row else row
 
 
+@pytest.mark.backend_agnostic
 def test_greedy_search_is_beam_1_and_the_step_by_step_argmax(model):
     # Grids far apart (the CNN gives an untrained decoder grids too alike to caption differently).
     rng = np.random.default_rng(1)
@@ -160,6 +162,7 @@ def test_greedy_search_is_beam_1_and_the_step_by_step_argmax(model):
 # -- Checkpoints ---------------------------------------------------------------------------------
 
 
+@pytest.mark.backend_agnostic
 @pytest.mark.parametrize("encoder_weights", ["imagenet", None])
 def test_checkpoint_round_trip_gives_identical_captions(tokenizer, images, tmp_path, encoder_weights):
     from keras_attn_zoo.checkpoint import load_checkpoint, save_checkpoint
