@@ -197,8 +197,11 @@ def main():
     min_length = args.min_length if args.min_length is not None else (0 if reference else model.max_target_length - 1)
     print(f"captions: greedy, at most {model.max_target_length} words, no end before {min_length} words")
     candidates = {
+        # Every option given, so that the model's own defaults (a preset may ban <unk>) do not
+        # make the search decode differently from the plain loop.
         "predict_images": lambda: model.predict_images(
-            paths, beam_size=1, batch_size=args.batch_size, min_length=min_length
+            paths, beam_size=1, batch_size=args.batch_size, min_length=min_length, ban_unk=False,
+            no_repeat_ngram_size=0, max_length=model.max_target_length,
         ),
         "naive": lambda: naive_captions(model, paths, args.batch_size, min_length),
     }
