@@ -64,12 +64,19 @@ def file_sha256(path):
     return digest.hexdigest()
 
 
-def save_checkpoint(model, folder, task="translation", recipe="translation", metadata=None, card=None):
+def save_checkpoint(
+    model, folder, task="translation", recipe="translation", metadata=None, card=None, weights_dtype="float32"
+):
     """Write `model` (with its tokenizers) to `folder` in the checkpoint format.
 
     The folder is staged beside its final place and moved in whole (`staging.staged_folder`).
-    Returns the folder's Path.
+    `weights_dtype="float16"` stores the weights at half the size (a bundled preset whose
+    float32 file would pass the 16 MB a file may have); Keras casts them back to the model's
+    float32 variables at load, and metadata.json records the storage dtype. Check what it costs
+    by evaluating the saved checkpoint. Returns the folder's Path.
     """
+    if weights_dtype not in ("float32", "float16"):
+        raise ValueError(f"Received: weights_dtype={weights_dtype!r}; expected 'float32' or 'float16'.")
     import keras
 
     import keras_attn_zoo
@@ -79,6 +86,8 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
         (staging / ASSETS_DIR).mkdir()
         model.save_assets(str(staging / ASSETS_DIR))
         model.save_weights(str(staging / WEIGHTS_FILE))
+        if weights_dtype == "float16":
+            _store_float16(staging / WEIGHTS_FILE)
         config = {
             "format": FORMAT,
             "class": type(model).__name__,
@@ -98,11 +107,39 @@ def save_checkpoint(model, folder, task="translation", recipe="translation", met
                 "keras_version": keras.__version__,
                 "backend": keras.backend.backend(),
                 "parameters": int(model.count_params()),
+                "weights_dtype": weights_dtype,
                 "files": _hashes(staging),
             }
         )
         _write_json(staging / METADATA_FILE, meta)
     return folder
+
+
+def _store_float16(path):
+    """Rewrite a Keras .weights.h5 file with every float32 array as float16 (names, layout and attributes kept).
+
+    Written to a new file and moved over the old one: HDF5 does not give back the space of a
+    deleted array, so rewriting in place would grow the file.
+    """
+    import h5py
+    import numpy as np
+
+    def copy(source, target):
+        target.attrs.update(dict(source.attrs))
+        for key, item in source.items():
+            if isinstance(item, h5py.Group):
+                copy(item, target.create_group(key))
+            else:
+                data = item[()]
+                if isinstance(data, np.ndarray) and data.dtype == np.float32:
+                    data = data.astype(np.float16)
+                target.create_dataset(key, data=data).attrs.update(dict(item.attrs))
+
+    path = Path(path)
+    smaller = path.with_name(path.name + ".float16")
+    with h5py.File(path, "r") as source, h5py.File(smaller, "w") as target:
+        copy(source, target)
+    os.replace(smaller, path)
 
 
 def _keras_keys(model):
@@ -242,15 +279,17 @@ def check_size(config, folder, weights_bytes):
     except (ValueError, TypeError, KeyError) as error:
         raise CheckpointError(f"{folder}/config.json does not describe a model: {error}") from None
     needed = count * model_size.BYTES_PER_PARAMETER
+    least = count * model_size.MIN_BYTES_PER_PARAMETER  # a float16 file holds half the bytes
     if count > model_size.MAX_PARAMETERS:
         raise CheckpointError(
             f"{folder}/config.json asks for a model of {count:,} parameters ({_gigabytes(needed)} of float32 "
             f"weights); expected at most {model_size.MAX_PARAMETERS:,}. Refused without building it."
         )
-    if needed > weights_bytes:
+    if least > weights_bytes:
         raise CheckpointError(
-            f"{folder}/config.json asks for a model of {count:,} parameters ({needed:,} bytes of float32 weights), "
-            f"but {WEIGHTS_FILE} has {weights_bytes:,} bytes; expected a config that matches its weights. "
+            f"{folder}/config.json asks for a model of {count:,} parameters ({needed:,} bytes of float32 weights, "
+            f"{least:,} as float16), but {WEIGHTS_FILE} has {weights_bytes:,} bytes; expected a config that matches "
+            "its weights. "
             "Refused without building it."
         )
 

@@ -17,6 +17,9 @@ import inspect
 import numbers
 
 BYTES_PER_PARAMETER = 4  # float32: the model's config cannot set a dtype policy
+# The fewest bytes a weights file may spend on one parameter: checkpoints may store float16
+# (`checkpoint.save_checkpoint(weights_dtype="float16")`; Keras casts them back to float32 at load).
+MIN_BYTES_PER_PARAMETER = 2
 # The largest model a checkpoint may ask for: 1e9 float32 parameters are 4 GB of weights, before
 # the optimizer, activations and search buffers. The bundled presets have about 3.3 million.
 MAX_PARAMETERS = 1_000_000_000

@@ -19,10 +19,12 @@ def record(name, metrics):
     write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
 
 
-def bundle(name, folder, search_defaults=None):
+def bundle(name, folder, search_defaults=None, weights_dtype="float32"):
     """Copy a run's checkpoint folder into the package as preset `name`'s checkpoint.
 
     `search_defaults`, when given, replace the model's (settings tuned on dev after training).
+    `weights_dtype="float16"` stores the weights at half the size (evaluate the bundled preset
+    afterwards: that is what its card should report).
     The cards are written by `record`, which follows.
     """
     from keras_attn_zoo.checkpoint import load_checkpoint, read_json, save_checkpoint
@@ -38,7 +40,9 @@ def bundle(name, folder, search_defaults=None):
         model.search_options(**search_defaults)  # checked
         model.search_defaults = dict(search_defaults)
     target = ROOT / "keras_attn_zoo" / "checkpoints" / name
-    save_checkpoint(model, target, task=model.zoo_task, recipe=model.zoo_recipe, metadata=metadata)
+    save_checkpoint(
+        model, target, task=model.zoo_task, recipe=model.zoo_recipe, metadata=metadata, weights_dtype=weights_dtype
+    )
     size = sum(p.stat().st_size for p in target.rglob("*") if p.is_file()) / 1e6
     print(f"bundled {target} ({size:.1f} MB)")
     return target

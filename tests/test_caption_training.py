@@ -171,3 +171,21 @@ def test_batches_of_different_caption_lengths_feed_fit_in_any_order():
     model.compile()
     history = model.fit(batches.as_tf_dataset(), epochs=2, verbose=0)
     assert len(history.history["loss"]) == 2 and np.isfinite(history.history["loss"]).all()
+
+
+def test_float16_weights_halve_the_file_and_load_back_as_float32(trained, tmp_path):
+    from keras_attn_zoo.checkpoint import WEIGHTS_FILE, save_checkpoint
+
+    folder, data, run_dir, checkpoint = trained
+    model = load_checkpoint(checkpoint)
+    full = save_checkpoint(model, tmp_path / "f32", task="captioning", recipe="captioning")
+    half = save_checkpoint(model, tmp_path / "f16", task="captioning", recipe="captioning", weights_dtype="float16")
+    ratio = (half / WEIGHTS_FILE).stat().st_size / (full / WEIGHTS_FILE).stat().st_size
+    assert 0.45 < ratio < 0.7  # the arrays halve; names and layout stay
+    loaded = load_checkpoint(half)
+    assert loaded.zoo_metadata["weights_dtype"] == "float16"
+    for expected, actual in zip(model.weights, loaded.weights):
+        assert str(actual.dtype) == "float32"
+        np.testing.assert_allclose(np.asarray(actual), np.asarray(expected), rtol=2e-3, atol=1e-3)
+    with pytest.raises(ValueError, match="weights_dtype"):
+        save_checkpoint(model, tmp_path / "bad", weights_dtype="int8")

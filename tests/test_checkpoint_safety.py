@@ -107,7 +107,7 @@ def test_config_bigger_than_its_weights_file_is_refused(copy, never_built):
         keras_attn_zoo.from_pretrained(copy)
     message = one_line(error)
     count = model_size.parameter_count(config["config"])
-    assert f"{count:,} parameters ({4 * count:,} bytes" in message
+    assert f"{count:,} parameters ({4 * count:,} bytes of float32 weights, {2 * count:,} as float16)" in message
     assert f"{WEIGHTS_FILE} has {(copy / WEIGHTS_FILE).stat().st_size:,} bytes" in message
     assert never_built == []
 
