@@ -32,9 +32,9 @@ quiet_import("tensorflow")  # its load-time log lines silenced; oneDNN stays on
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = ("icon_captioner", "fashion_scenes_captioner")
 BASELINE_RECIPE = {"icon_captioner": ROOT / "recipes" / "icon_captioner.toml"}
-# The test image drawn in each model's figure, by its index in the test split: one the model captions
-# right ("woman artist medium-dark skin tone"; a scene of three items), so the figure shows where it
-# looked when it was right; the table scores every test image.
+# The test image drawn in each model's figure, by its index in the test split: an icon the model
+# captions right ("woman artist medium-dark skin tone"), and a scene of three items (the bundled scenes
+# model names its dress "trousers"). The table scores every test image.
 EXAMPLE = {"icon_captioner": 108, "fashion_scenes_captioner": 2}
 MAX_FILE_BYTES = 16 * 1024 * 1024
 TABLE = (("bleu1", "B-1"), ("bleu4", "B-4"), ("meteor", "METEOR"), ("rougeL", "R-L"), ("cider", "CIDEr"),
