@@ -45,6 +45,9 @@ METRIC_TYPES = {
     "rougeL": ("rouge", "ROUGE-L"),
     "rougeLsum": ("rouge", "ROUGE-Lsum"),
     "cider": ("cider", "CIDEr"),
+    # captioning: captions equal to a reference, and (scenes) item words looked at in their cell
+    "exact_match": ("exact_match", "exact %"),
+    "localisation": ("localisation", "localisation %"),
 }
 PAPERS = {
     "bahdanau": "Bahdanau, Cho and Bengio (2015), *Neural Machine Translation by Jointly Learning to Align and "
