@@ -19,21 +19,15 @@ from PIL import Image
 import keras_attn_zoo
 from keras_attn_zoo.cli import cli
 
+from conftest import tiny_captioner_checkpoint
+
 ATTN_ZOO = Path(sys.executable).with_name("attn-zoo")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-CAPTIONS = ["a red dress on a white background", "a pair of blue jeans", "a black leather bag with a strap"] * 5
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
-    from keras_attn_zoo.checkpoint import save_checkpoint
-    from keras_attn_zoo.recipes import captioning
-    from keras_attn_zoo.tokenizer import SubwordTokenizer
-
-    tokenizer = SubwordTokenizer.train(CAPTIONS, vocab_size=18, model_type="word")
-    model = captioning(tokenizer, image_size=64, units=16, embedding_dim=8, max_target_length=6)
-    model.target_embedding.embeddings.assign(model.target_embedding.embeddings * 10.0)
-    return save_checkpoint(model, tmp_path_factory.mktemp("cli") / "captioner", task="captioning", recipe="captioning")
+    return tiny_captioner_checkpoint(tmp_path_factory.mktemp("cli") / "captioner")
 
 
 @pytest.fixture(scope="module")
@@ -48,24 +42,6 @@ def photos(tmp_path_factory):
     (bad / "empty.png").write_bytes(b"")
     (bad / "text.png").write_text("hello")
     return folder, bad
-
-
-@pytest.fixture(scope="module")
-def loaded():
-    return {}
-
-
-@pytest.fixture
-def cached(monkeypatch, loaded):
-    real = keras_attn_zoo.from_pretrained
-
-    def from_pretrained(reference):
-        if reference not in loaded:
-            loaded[reference] = real(reference)
-        return loaded[reference]
-
-    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", from_pretrained)
-    return loaded
 
 
 def invoke(*args, input=None):

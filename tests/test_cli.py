@@ -46,26 +46,6 @@ def checkpoint(tmp_path_factory):
     return save_checkpoint(model, tmp_path_factory.mktemp("cli") / "tiny")
 
 
-@pytest.fixture(scope="module")
-def loaded():
-    """{reference: model} filled by the `cached` fixture across the module's tests."""
-    return {}
-
-
-@pytest.fixture
-def cached(monkeypatch, loaded):
-    """`from_pretrained` loads each reference once per module (errors are not cached)."""
-    real = keras_attn_zoo.from_pretrained
-
-    def from_pretrained(reference):
-        if reference not in loaded:
-            loaded[reference] = real(reference)
-        return loaded[reference]
-
-    monkeypatch.setattr(keras_attn_zoo, "from_pretrained", from_pretrained)
-    return loaded
-
-
 @pytest.fixture
 def never_loaded(monkeypatch):
     """Loading any model fails the test: the command must stop before that."""

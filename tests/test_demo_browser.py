@@ -28,9 +28,10 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
 from keras_attn_zoo.demo import build_demo, merge_attention, pick_examples, example_items, word_groups  # noqa: E402
 
+from conftest import tiny_captioner_checkpoint  # noqa: E402
+
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 CHROMEDRIVER = shutil.which("chromedriver")
-CAPTIONS = ["a red dress on a white background", "a pair of blue jeans", "a black leather bag with a strap"] * 5
 SENTENCE = "In the beginning God created the heavens and the earth."
 WAIT = 180  # seconds for one request on a busy 2-core machine (a bound for hangs, not a timing test)
 
@@ -43,14 +44,7 @@ pytestmark = pytest.mark.skipif(
 
 @pytest.fixture(scope="module")
 def captioner(tmp_path_factory):
-    from keras_attn_zoo.checkpoint import save_checkpoint
-    from keras_attn_zoo.recipes import captioning
-    from keras_attn_zoo.tokenizer import SubwordTokenizer
-
-    tokenizer = SubwordTokenizer.train(CAPTIONS, vocab_size=18, model_type="word")
-    model = captioning(tokenizer, image_size=64, units=16, embedding_dim=8, max_target_length=6)
-    model.target_embedding.embeddings.assign(model.target_embedding.embeddings * 10.0)
-    return save_checkpoint(model, tmp_path_factory.mktemp("demo") / "tiny_captioner", task="captioning", recipe="captioning")
+    return tiny_captioner_checkpoint(tmp_path_factory.mktemp("demo") / "tiny_captioner")
 
 
 @pytest.fixture(scope="module")
