@@ -246,7 +246,7 @@ def _captioner_checkpoint(tmp_path, **changes):
     "changes, expected",
     [
         (dict(units=100_000, feature_channels=100_000), "expected at most 1,000,000,000"),
-        (dict(units=512), "bytes of float32 weights), but model.weights.h5 has"),
+        (dict(units=512), "as float16), but model.weights.h5 has"),
     ],
 )
 def test_captioner_config_too_big_is_refused_without_building(tmp_path, monkeypatch, changes, expected):
