@@ -17,6 +17,7 @@ caption length is unknown (`CaptionBatches.as_tf_dataset`), as the text tasks' b
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import keras
@@ -87,9 +88,12 @@ class FeatureCache:
         grids.flush()
         del grids
         # Keep only the rows written (images that loaded), then publish array and index together.
-        final = np.load(partial, mmap_mode="r")[:written]
-        np.save(self.array_path, np.ascontiguousarray(final))
-        partial.unlink()
+        # When every image loaded the partial file is the array already: moved, not copied again.
+        if written == len(images):
+            os.replace(partial, self.array_path)
+        else:
+            np.save(self.array_path, np.ascontiguousarray(np.load(partial, mmap_mode="r")[:written]))
+            partial.unlink()
         for line in left_out:
             logger.warning("Left out of training: %s", line)
         index = {"requested": images, "rows": rows, "left_out": left_out, "image_size": model.image_size,
