@@ -23,6 +23,7 @@ one line. Bad input (an empty or huge text, a file that is not an image, an imag
 pixels) gives a message in the page, and the app serves the next request as before.
 """
 
+import functools
 import html
 import re
 import threading
@@ -292,7 +293,7 @@ def run_model(model, item, beam_size, alpha):
     return prediction, " ".join(notes)
 
 
-def image_word_maps(model, prediction, item):
+def image_word_maps(prediction, item):
     """`(words, maps)`: the caption's words (pieces merged, the end as "<end>") and the picture lit by each."""
     from keras_attn_zoo.images import decode_image
     from keras_attn_zoo.plots import attention_overlays
@@ -337,7 +338,11 @@ def _search_controls(gr, model, slug):
 
 
 class _TextTab:
-    """The outputs of a text model: output text, a message line, the heatmap (and the last prediction)."""
+    """The outputs of a text model: the answer (output text, a message line, the prediction) and its heatmap.
+
+    A tab answers in two steps (`_wire_run`): `run` returns the answer, shown at once, then `draw`
+    the figure from the prediction kept in `state`.
+    """
 
     @staticmethod
     def input(gr, slug):
@@ -354,7 +359,8 @@ class _TextTab:
         self.message = gr.Markdown(elem_id=f"{slug}-message")
         self.heatmap = gr.HTML(elem_id=f"{slug}-heatmap")
         self.state = gr.State(None)
-        self.components = [self.output, self.message, self.heatmap, self.state]
+        self.answer = [self.output, self.message, self.state]
+        self.figure = [self.heatmap]
 
     @staticmethod
     def measure(item):
@@ -377,17 +383,17 @@ class _TextTab:
             )
         return None
 
-    def run(self, model, item, beam, alpha, merge):
+    def run(self, model, item, beam, alpha):
         prediction, message = run_model(model, item, beam, alpha)
-        text = prediction.text if prediction is not None else ""
-        return [text, message, heatmap_html(prediction, merge) if prediction is not None else "", prediction]
+        return [prediction.text if prediction is not None else "", message, prediction]
+
+    @staticmethod
+    def draw(prediction, merge):
+        return heatmap_html(prediction, merge) if prediction is not None else ""
 
     def wire_options(self, options):
         (merge,) = options
-        merge.change(
-            lambda prediction, merge: heatmap_html(prediction, merge) if prediction is not None else "",
-            [self.state, merge], [self.heatmap], queue=False,
-        )
+        merge.change(self.draw, [self.state, merge], self.figure, queue=False)
 
 
 class _ImageTab:
@@ -425,32 +431,58 @@ class _ImageTab:
         self.message = gr.Markdown(elem_id=f"{slug}-message")
         self.word = gr.Radio(choices=[], label="Word (its attention over the image)", elem_id=f"{slug}-word")
         self.map = gr.Image(label="Attention of the chosen word", type="numpy", interactive=False, elem_id=f"{slug}-map")
-        self.state = gr.State(None)
-        self.components = [self.output, self.message, self.word, self.map, self.state]
+        self.state = gr.State(None)  # (prediction, image) of the last answer
+        self.maps = gr.State(None)  # each word's map
+        self.answer = [self.output, self.message, self.state]
+        self.figure = [self.word, self.map, self.maps]
         self._gr = gr
 
     def run(self, model, item, beam, alpha):
-        gr = self._gr
         prediction, message = run_model(model, item, beam, alpha)
         if prediction is None:
-            return ["", message, gr.update(choices=[], value=None), None, None]
-        words, maps = image_word_maps(model, prediction, item)
+            return ["", message, None]
+        return [prediction.text, message, (prediction, item)]
+
+    def draw(self, answer):
+        if answer is None:
+            return [self._gr.update(choices=[], value=None), None, None]
+        words, maps = image_word_maps(*answer)
         choices = [(f"{i + 1}. {word}", i) for i, word in enumerate(words)]
-        return [prediction.text, message, gr.update(choices=choices, value=0 if maps else None),
-                maps[0] if maps else None, maps]
+        return [self._gr.update(choices=choices, value=0 if maps else None), maps[0] if maps else None, maps]
 
     def wire_options(self, options):
         self.word.change(
             lambda maps, index: maps[index] if maps and index is not None and 0 <= index < len(maps) else None,
-            [self.state, self.word], [self.map], queue=False,
+            [self.maps, self.word], [self.map], queue=False,
         )
 
 
 _KIND_TABS = {"text": _TextTab, "image": _ImageTab}
 
 
-def _runner(tab, model):
-    return lambda *values: tab.run(model, *values)
+def _wire_run(button, run, inputs, tabs, options):
+    """`button` runs `run(*inputs)` (the answers of `tabs`), then each tab draws its figure.
+
+    Straight to the handlers, not through Gradio's queue: a one-sentence answer is tens of
+    milliseconds, which the queue's round trips would multiply (benchmarks/demo_latency.py); model
+    calls are serialized by _LOCK anyway. The answer is shown before the figure is drawn.
+    """
+    answers = [component for tab in tabs for component in tab.answer]
+    figures = [component for tab in tabs for component in tab.figure]
+
+    def draw_all(*values):
+        states, option_values = values[: len(tabs)], values[len(tabs):]
+        drawn = []
+        for tab, state in zip(tabs, states):
+            drawn += _as_list(tab.draw(state, *option_values), len(tab.figure))
+        return drawn
+
+    event = button.click(run, inputs, answers, queue=False, show_progress="minimal")
+    event.then(draw_all, [tab.state for tab in tabs] + list(options), figures, queue=False, show_progress="hidden")
+
+
+def _as_list(value, size):
+    return list(value) if size > 1 else [value]
 
 
 def _examples(gr, tab_type, input_box, reference, model, count):
@@ -500,11 +532,8 @@ def build_demo(models=None, examples=EXAMPLES, title="keras-attn-zoo: attention 
                             _examples(gr, tab_type, input_box, reference, model, examples)
                         with gr.Column():
                             tab = tab_type(gr, slug)
-                    run = _runner(tab, model)
-                    # Straight to the handler, not through Gradio's queue: a one-sentence answer is
-                    # tens of milliseconds, which the queue's round trips would multiply
-                    # (benchmarks/demo_latency.py); model calls are serialized by _LOCK anyway.
-                    button.click(run, [input_box, beam, alpha, *options], tab.components, queue=False, show_progress="minimal")
+                    run = functools.partial(tab.run, model)
+                    _wire_run(button, run, [input_box, beam, alpha], [tab], options)
                     tab.wire_options(options)
             for kind, group in kinds.items():
                 if len(group) >= 2:
@@ -538,15 +567,14 @@ def _side_by_side(gr, kind, group, examples):
                     choice = gr.Dropdown(names, value=default, label="Model", elem_id=f"{slug}-{side}-model")
                     columns.append((choice, tab_type(gr, f"{slug}-{side}")))
 
-    def run_both(item, beam, alpha, *rest):
-        option_values, (left_name, right_name) = rest[: len(options)], rest[len(options):]
-        outputs = []
-        for (choice, tab), name in zip(columns, (left_name, right_name)):
-            outputs += _runner(tab, by_name[name])(item, beam, alpha, *option_values)
-        return outputs
+    def run_both(item, beam, alpha, left_name, right_name):
+        answers = []
+        for (_, tab), name in zip(columns, (left_name, right_name)):
+            answers += tab.run(by_name[name], item, beam, alpha)
+        return answers
 
-    outputs = [component for _, tab in columns for component in tab.components]
-    button.click(run_both, [input_box, beam, alpha, *options, columns[0][0], columns[1][0]], outputs)
+    inputs = [input_box, beam, alpha, columns[0][0], columns[1][0]]
+    _wire_run(button, run_both, inputs, [tab for _, tab in columns], options)
     for _, tab in columns:
         tab.wire_options(options)
 

@@ -150,6 +150,14 @@ def upload(driver, slug, path):
     )
 
 
+def wait_drawn(driver, slug, shape):
+    """The answer is shown first and the heatmap drawn right after: wait until it has `shape`."""
+    WebDriverWait(driver, WAIT).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, f"#{slug}-heatmap .attn-zoo-heatmap table")
+        and heatmap_weights(d, slug).shape == shape
+    )
+
+
 def heatmap_weights(driver, slug):
     table = driver.find_element(By.CSS_SELECTOR, f"#{slug}-heatmap .attn-zoo-heatmap table")
     rows = table.find_elements(By.TAG_NAME, "tr")[1:]
@@ -172,6 +180,7 @@ def test_a_sentence_shows_exactly_predict_texts_and_its_heatmap(app, browser, sh
 
     # Words by default: one row per output word, one column per source word, the model's weights.
     weights, out_words, source_words, _ = merge_attention(expected.attention, expected.tokens, expected.source_tokens)
+    wait_drawn(browser, "bible-en-es-bahdanau", weights.shape)
     shown = heatmap_weights(browser, "bible-en-es-bahdanau")
     assert shown.shape == (len(out_words), len(source_words)) == weights.shape
     np.testing.assert_allclose(shown, weights, atol=1e-4)
@@ -216,7 +225,7 @@ def test_bad_text_gives_a_message_and_the_page_keeps_serving(app, browser):
     set_text(browser, f"{slug}-input", "   ")
     _, message = run_and_wait(browser, slug, lambda out, msg: "Nothing to run" in msg)
     assert "enter a text" in message
-    assert browser.find_elements(By.CSS_SELECTOR, f"#{slug}-heatmap table") == []
+    WebDriverWait(browser, WAIT).until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#{slug}-heatmap table") == [])
     set_text(browser, f"{slug}-input", "word " * 20_000)  # 100,000 characters
     output, message = run_and_wait(browser, slug, lambda out, msg: "characters" in msg)
     assert "100,000 characters" in message and output == ""
@@ -247,9 +256,9 @@ def test_side_by_side_runs_one_input_through_two_models(app, browser, shots):
         options = app["models"][left].search_options()
         expected = model.predict_texts([verse], beam_size=options["beam_size"], alpha=options["alpha"])[0].text
         assert value_of(browser, f"compare-text-{side}-output") == expected
+    WebDriverWait(browser, WAIT).until(lambda d: "one context vector" in text_of(d, "compare-text-right-heatmap"))
     assert len(heatmap_weights(browser, "compare-text-left")) >= 1  # Bahdanau: a heatmap
     # The baseline has no attention to draw: the page says why instead of an all-zero map.
-    assert "one context vector" in text_of(browser, "compare-text-right-heatmap")
     assert browser.find_elements(By.CSS_SELECTOR, "#compare-text-right-heatmap table") == []
     browser.save_screenshot(str(shots / "tab_side_by_side.png"))
 
@@ -269,7 +278,9 @@ def test_an_image_shows_exactly_predict_images_and_each_words_map(app, browser, 
     assert output == expected.text
     # An untrained captioner runs to its length limit: the page says the caption is cut.
     assert ("stopped at its length limit" in message) == expected.truncated_output
-    words, maps = image_word_maps(model, expected, str(images / "photo.png"))
+    words, maps = image_word_maps(expected, str(images / "photo.png"))
+    # The answer is shown first, the word list and maps drawn right after it.
+    WebDriverWait(browser, WAIT).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, f"#{slug}-word label")) == len(words))
     choices = browser.find_elements(By.CSS_SELECTOR, f"#{slug}-word label")
     assert [choice.text for choice in choices] == [f"{i + 1}. {word}" for i, word in enumerate(words)]
     first = WebDriverWait(browser, WAIT).until(lambda d: d.find_element(By.CSS_SELECTOR, f"#{slug}-map img").get_attribute("src"))
