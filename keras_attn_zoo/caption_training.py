@@ -10,6 +10,9 @@ out with one line naming it; the rest train.
     runs/<name>/features/train.npy     float16 (images, positions, channels)
     runs/<name>/features/train.json    {"images": [...], "image_size", "encoder", "left_out": [...]}
 
+A captioner whose encoder trains (`train_encoder=True`) needs the images at every epoch: the same
+cache then keeps them decoded (`train.pixels.npy`, uint8) and the batches feed `"images"`.
+
 The batches are a `keras.utils.PyDataset` (numpy in), fed to `fit` as a `tf.data` pipeline whose
 caption length is unknown (`CaptionBatches.as_tf_dataset`), as the text tasks' batches are.
 """
@@ -39,20 +42,31 @@ def read_split(data, split):
 
 
 class FeatureCache:
-    """The frozen encoder's grids of a list of images, computed once and kept in `folder`."""
+    """The frozen encoder's grids of a list of images, computed once and kept in `folder`.
 
-    def __init__(self, folder, name):
+    With `pixels=True` it keeps the decoded images instead (uint8 (size, size, 3), fitted into the
+    model's square), which is what a captioner whose encoder trains (`train_encoder=True`) reads at
+    every epoch: each image is decoded once all the same.
+    """
+
+    def __init__(self, folder, name, pixels=False):
         self.folder = Path(folder)
+        self.pixels = pixels
+        name = f"{name}.pixels" if pixels else name
         self.array_path = self.folder / f"{name}.npy"
         self.index_path = self.folder / f"{name}.json"
+
+    def _key(self, model):
+        if self.pixels:
+            return {"image_size": model.image_size, "pixels": True}
+        return {"image_size": model.image_size, "encoder": model.encoder, "feature_layer": model.feature_layer}
 
     def _valid_for(self, images, model):
         if not (self.array_path.exists() and self.index_path.exists()):
             return None
         index = json.loads(self.index_path.read_text())
-        if [index.get(key) for key in ("requested", "image_size", "encoder", "feature_layer")] != [
-            images, model.image_size, model.encoder, model.feature_layer
-        ]:
+        key = self._key(model)
+        if index.get("requested") != images or any(index.get(name) != value for name, value in key.items()):
             return None
         return index
 
@@ -69,9 +83,12 @@ class FeatureCache:
         from keras_attn_zoo.images import load_images
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        shape = (len(images), model.feature_grid**2, model.feature_channels)
+        if self.pixels:
+            shape, dtype = (len(images), model.image_size, model.image_size, 3), "uint8"
+        else:
+            shape, dtype = (len(images), model.feature_grid**2, model.feature_channels), CACHE_DTYPE
         partial = self.array_path.with_suffix(".partial.npy")
-        grids = np.lib.format.open_memmap(partial, mode="w+", dtype=CACHE_DTYPE, shape=shape)
+        grids = np.lib.format.open_memmap(partial, mode="w+", dtype=dtype, shape=shape)
         rows, left_out, written = [], [], 0
         bar = keras.utils.Progbar(len(images), unit_name="image") if progress else None
         for start in range(0, len(images), ENCODE_CHUNK):
@@ -79,8 +96,8 @@ class FeatureCache:
             loaded = load_images(chunk, size=model.image_size)
             left_out += [str(error) for _, error in loaded.errors]
             if len(loaded.index):
-                features = model.encode_images(loaded.pixels)
-                grids[written : written + len(features)] = features.astype(CACHE_DTYPE)
+                features = loaded.pixels if self.pixels else model.encode_images(loaded.pixels)
+                grids[written : written + len(features)] = features.astype(dtype)
                 rows += [start + i for i in loaded.index]
                 written += len(features)
             if bar is not None:
@@ -96,8 +113,7 @@ class FeatureCache:
             partial.unlink()
         for line in left_out:
             logger.warning("Left out of training: %s", line)
-        index = {"requested": images, "rows": rows, "left_out": left_out, "image_size": model.image_size,
-                 "encoder": model.encoder, "feature_layer": model.feature_layer}
+        index = {"requested": images, "rows": rows, "left_out": left_out, **self._key(model)}
         self.index_path.write_text(json.dumps(index))
         return index
 
@@ -105,15 +121,21 @@ class FeatureCache:
 class CaptionBatches(keras.utils.PyDataset):
     """Teacher-forcing batches `({"features", "target_ids"}, labels)` over cached grids.
 
+    With `input_name="images"` the cached arrays are decoded images (uint8), fed as `"images"`.
+
     One example per (image, caption) pair; captions are cut to `max_target_length - 1` pieces
     (room for bos / eos) and padded with 0 to the longest in the batch, rounded up to a multiple
     of `length_multiple` when given (JAX compiles once per shape: see
     `training.length_multiples`). `shuffle` reshuffles the pairs every epoch.
     """
 
-    def __init__(self, grids, pairs, batch_size=64, shuffle=True, seed=0, length_multiple=None, **kwargs):
+    def __init__(
+        self, grids, pairs, batch_size=64, shuffle=True, seed=0, length_multiple=None, input_name="features", **kwargs
+    ):
         super().__init__(**kwargs)
         self.grids, self.pairs, self.batch_size, self.shuffle = grids, pairs, batch_size, shuffle
+        self.input_name = input_name
+        self.dtype = np.uint8 if grids.dtype == np.uint8 else np.float32
         self.length_multiple = length_multiple
         self.rng = np.random.default_rng(seed)
         self.order = np.arange(len(pairs))
@@ -136,9 +158,9 @@ class CaptionBatches(keras.utils.PyDataset):
             inputs[row, : len(ids) - 1] = ids[:-1]
             labels[row, : len(ids) - 1] = ids[1:]
         order = np.argsort(rows)  # memory-mapped reads in file order
-        features = np.empty((len(chosen),) + self.grids.shape[1:], np.float32)
+        features = np.empty((len(chosen),) + self.grids.shape[1:], self.dtype)
         features[order] = self.grids[np.asarray(rows)[order]]
-        return {"features": features, "target_ids": inputs}, labels
+        return {self.input_name: features, "target_ids": inputs}, labels
 
     def on_epoch_end(self):
         if self.shuffle:
@@ -158,9 +180,9 @@ class CaptionBatches(keras.utils.PyDataset):
                 yield self[index]
             self.on_epoch_end()
 
-        positions, channels = self.grids.shape[1:]
         ids = tf.TensorSpec((None, None), tf.int32)
-        signature = ({"features": tf.TensorSpec((None, positions, channels), tf.float32), "target_ids": ids}, ids)
+        grids = tf.TensorSpec((None,) + tuple(self.grids.shape[1:]), tf.as_dtype(self.dtype))
+        signature = ({self.input_name: grids, "target_ids": ids}, ids)
         dataset = tf.data.Dataset.from_generator(epoch, output_signature=signature)
         return dataset.apply(tf.data.experimental.assert_cardinality(len(self))).prefetch(2)
 
@@ -204,7 +226,9 @@ class CaptionTrainingData:
         self.dev_examples = sum(len(group) for _, group in self.dev)
 
     def _batches(self, captions, name, model, shuffle):
-        grids, rows, _ = FeatureCache(self.run_dir / "features", name).load([p for p, _ in captions], model)
+        pixels = bool(getattr(model, "train_encoder", False))  # the encoder trains: images in, not grids
+        cache = FeatureCache(self.run_dir / "features", name, pixels=pixels)
+        grids, rows, _ = cache.load([p for p, _ in captions], model)
         limit = self.hp["max_target_length"]
         bos, eos = self.tokenizer.bos_id, self.tokenizer.eos_id
         pairs = []
@@ -214,7 +238,7 @@ class CaptionTrainingData:
         multiples = self.length_multiples
         return CaptionBatches(
             grids, pairs, self.hp["batch_size"], shuffle=shuffle, seed=self.seed,
-            length_multiple=multiples[1] if multiples else None,
+            length_multiple=multiples[1] if multiples else None, input_name="images" if pixels else "features",
         ).as_tf_dataset()
 
     def datasets(self, model, length_multiples=None):

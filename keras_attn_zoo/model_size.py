@@ -175,6 +175,12 @@ def _captioner_count(a):
     tied = bool(a["tie_embeddings"])
     total = vocab * embedding + (vocab if tied else _dense(units, vocab))  # TiedEmbedding's bias, or a projection
     total += _dense(channels, units)  # the feature projection: the memory has `units` channels
+    if a.get("position_embedding"):
+        total += int(a["feature_grid"]) ** 2 * units  # a learned vector per grid position
+    if a.get("train_encoder"):  # the CNN is part of the checkpoint: count it (built symbolically, random weights)
+        from keras_attn_zoo.encoders import build_image_encoder
+
+        total += build_image_encoder(a["encoder"], None, int(a["image_size"]), a.get("feature_layer")).count_params()
     memory_dim = units
     total += _attention({**a, "coverage": False}, units, memory_dim)
     if a["gate_context"]:

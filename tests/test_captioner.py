@@ -101,7 +101,7 @@ BAD = {
 @pytest.mark.backend_agnostic
 def test_fit_on_random_features_decreases_the_loss(tokenizer):
     model = tiny_captioner(tokenizer, encoder_weights=None, dropout=0.0)
-    model.compile(optimizer=keras.optimizers.Adam(0.02))
+    model.compile(optimizer=keras.optimizers.Adam(0.01))
     rng = np.random.default_rng(0)
     features = rng.random((8, model.feature_grid**2, model.feature_channels), dtype=np.float32)
     ids = [tokenizer.encode([CAPTIONS[i]])[0] for i in range(8)]
@@ -118,6 +118,27 @@ def test_fit_on_random_features_decreases_the_loss(tokenizer):
     losses = np.array(history.history["loss"])
     cross_entropy = losses - np.array(history.history["doubly_stochastic_loss"])
     assert losses[-1] < losses[0] and cross_entropy[-1] < 0.75 * cross_entropy[0], history.history
+
+
+@pytest.mark.backend_agnostic
+@pytest.mark.parametrize("options", [{}, {"position_embedding": True}, {"position_embedding": True, "placement": "luong", "input_feeding": False}, {"train_encoder": True}])
+def test_parameter_count_matches_the_built_captioner(tokenizer, options):
+    from keras_attn_zoo.model_size import parameter_count
+
+    model = tiny_captioner(tokenizer, encoder_weights=None, **options)
+    assert parameter_count(model.get_config(), "Captioner") == model.count_params()
+
+
+@pytest.mark.backend_agnostic
+def test_position_embedding_tells_grid_positions_apart(tokenizer):
+    """The same feature vector at every position: a memory that differs by position only with the option."""
+    same = np.ones((1, 4, 1280), np.float32)
+    for with_positions in (False, True):
+        model = tiny_captioner(tokenizer, encoder_weights=None, position_embedding=with_positions)
+        memory, _ = model._encode(ops.convert_to_tensor(same), training=False)
+        memory = ops.convert_to_numpy(memory)[0]
+        spread = np.abs(memory - memory[:1]).max()
+        assert (spread > 1e-4) == with_positions, spread
 
 
 def naive_greedy(model, features, steps):

@@ -16,6 +16,17 @@ ENCODER_WEIGHTS_FILE = "encoder.weights.h5"  # in a checkpoint's assets, for enc
 _NOT_SAVED = frozenset({"image_encoder", "_image_encoder"})
 
 
+def _trainable_encoder(encoder, weights, image_size, feature_layer):
+    """The CNN to fine-tune: trainable, but its BatchNorm layers frozen (their statistics kept)."""
+    from keras_attn_zoo.encoders import build_image_encoder
+
+    cnn = build_image_encoder(encoder, weights, image_size, feature_layer)
+    for layer in cnn._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
+    return cnn
+
+
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
 class Captioner(EncoderDecoder):
     """An image captioner: frozen CNN feature grid -> projection -> `AttentionDecoder` -> words.
@@ -55,6 +66,15 @@ class Captioner(EncoderDecoder):
             cell. Without it the cell only sees the words, so what the image holds reaches a
             word through that word's own attention.
         cell: "lstm" (Xu et al.) or "gru".
+        train_encoder: train the CNN with the decoder (fine-tuning): the functional model then
+            takes `{"images": uint8 (batch, size, size, 3), "target_ids"}`, the CNN is a tracked
+            layer whose weights are saved with the checkpoint, and its BatchNorm layers keep
+            their statistics (frozen, as usual when fine-tuning with small batches). Default:
+            frozen, outside the trained graph, grids cached once per image.
+        position_embedding: add a learned vector per grid position to the projected memory, so
+            that a context says where it was read as well as what is there. A CNN's features
+            are nearly translation-equivariant: without it, a caption's "at the top left" can
+            only come from border effects in the features.
         embedding_dim, units: word embedding and decoder sizes; the projected memory has `units`.
         dropout: on the projected memory and inside the decoder.
         tie_embeddings: the word embedding is also the output projection.
@@ -79,6 +99,8 @@ class Captioner(EncoderDecoder):
         placement="bahdanau",
         input_feeding=True,
         cell="lstm",
+        train_encoder=False,
+        position_embedding=False,
         embedding_dim=256,
         units=512,
         dropout=0.3,
@@ -103,6 +125,11 @@ class Captioner(EncoderDecoder):
         self.target_embedding = embedding_class(vocab_size, embedding_dim, mask_zero=True, name="target_embedding")
         self.feature_projection = keras.layers.Dense(units, name="feature_projection")
         self.memory_dropout = keras.layers.Dropout(dropout, name="memory_dropout")
+        self.position_embedding_layer = (
+            keras.layers.Embedding(feature_grid * feature_grid, units, name="position_embedding")
+            if position_embedding
+            else None
+        )
         self.decoder = AttentionDecoder(
             units,
             attention=attention,
@@ -124,16 +151,24 @@ class Captioner(EncoderDecoder):
         )
         self.output_projection = None if tie_embeddings else keras.layers.Dense(vocab_size, name="output_projection")
         self.copy_layer = None
+        self.cnn = _trainable_encoder(encoder, encoder_weights, image_size, feature_layer) if train_encoder else None
         self._loss_trackers(0.0, doubly_stochastic_loss_weight)
 
         # === Functional model ===
-        features = keras.Input((None, feature_channels), dtype="float32", name="features")
         target_ids = keras.Input((None,), dtype="int32", name="target_ids")
+        if train_encoder:
+            images = keras.Input((image_size, image_size, 3), dtype="uint8", name="images")
+            grid = self.cnn(images)
+            features = keras.layers.Reshape((feature_grid * feature_grid, feature_channels), name="flatten_grid")(grid)
+            inputs = {"images": images, "target_ids": target_ids}
+        else:
+            features = keras.Input((None, feature_channels), dtype="float32", name="features")
+            inputs = {"features": features, "target_ids": target_ids}
         memory, memory_mask = self._encode(features)
         embedded = self.target_embedding(target_ids)
         decoded = self.decoder(embedded, memory, memory_mask=memory_mask)
         logits = self._logits(decoded)
-        super().__init__(inputs={"features": features, "target_ids": target_ids}, outputs=logits, **kwargs)
+        super().__init__(inputs=inputs, outputs=logits, **kwargs)
 
         # === Config ===
         self.vocab_size = self.target_vocab_size = vocab_size
@@ -147,6 +182,8 @@ class Captioner(EncoderDecoder):
         self.placement = placement
         self.input_feeding = input_feeding
         self.cell = cell
+        self.train_encoder = train_encoder
+        self.position_embedding = position_embedding
         self.embedding_dim = embedding_dim
         self.units = units
         self.dropout = dropout
@@ -170,7 +207,11 @@ class Captioner(EncoderDecoder):
 
     # -- The memory -----------------------------------------------------------------------------
     def _encode(self, features, training=None):
-        memory = self.memory_dropout(self.feature_projection(features), training=training)
+        memory = self.feature_projection(features)
+        if self.position_embedding_layer is not None:
+            positions = ops.arange(self.position_embedding_layer.input_dim, dtype="int32")
+            memory = memory + self.position_embedding_layer(positions)[None]
+        memory = self.memory_dropout(memory, training=training)
         memory_mask = ops.ones_like(features[:, :, 0], dtype="bool")  # every grid position is real
         return memory, memory_mask
 
@@ -191,6 +232,8 @@ class Captioner(EncoderDecoder):
     @property
     def image_encoder(self):
         """The CNN (uint8 images (batch, size, size, 3) -> grid (batch, H, W, C)), built on first use."""
+        if self.cnn is not None:  # trained with the decoder: part of the model
+            return self.cnn
         if self._image_encoder is None:
             from keras_attn_zoo.encoders import build_image_encoder
 
@@ -260,7 +303,7 @@ class Captioner(EncoderDecoder):
     def save_assets(self, dir_path):
         if self.target_tokenizer is not None:
             self.target_tokenizer.save(os.path.join(dir_path, "target.spm.model"))
-        if self.encoder_weights != "imagenet" or self.encoder != "efficientnet_lite0":
+        if self.cnn is None and (self.encoder_weights != "imagenet" or self.encoder != "efficientnet_lite0"):
             # Random or user-given weights: keep them with the model, so it loads as it was saved.
             self.image_encoder.save_weights(os.path.join(dir_path, ENCODER_WEIGHTS_FILE))
 
@@ -290,6 +333,8 @@ class Captioner(EncoderDecoder):
             "placement": self.placement,
             "input_feeding": self.input_feeding,
             "cell": self.cell,
+            "train_encoder": self.train_encoder,
+            "position_embedding": self.position_embedding,
             "embedding_dim": self.embedding_dim,
             "units": self.units,
             "dropout": self.dropout,

@@ -63,6 +63,8 @@ RECIPE_OPTIONS["captioning"] = (
     "placement",
     "input_feeding",
     "cell",
+    "train_encoder",
+    "position_embedding",
     "embedding_dim",
     "units",
     "dropout",
