@@ -204,6 +204,10 @@ class CaptionTrainingData:
         self.dev = read_split(data, data.get("dev_split", "dev"))
         if hp["max_train_examples"]:
             self.train.items = self.train.items[: hp["max_train_examples"]]
+        if hp["init_from"]:  # a fine-tune writes with the vocabulary its weights were trained on
+            from keras_attn_zoo.checkpoint import checkpoint_folder, copy_tokenizers
+
+            copy_tokenizers(checkpoint_folder(hp["init_from"]), self.run_dir / "tokenizers", ("target.spm.model",))
         path = self.run_dir / "tokenizers" / "target.spm.model"
         if path.exists():
             tokenizer = SubwordTokenizer.load(path)

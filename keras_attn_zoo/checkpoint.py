@@ -34,7 +34,7 @@ import os
 import stat
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from keras_attn_zoo.errors import CheckpointError
+from keras_attn_zoo.errors import CheckpointError, DataError
 from keras_attn_zoo.staging import staged_folder
 
 FORMAT = "keras-attn-zoo/1"
@@ -54,6 +54,25 @@ def _model_classes():
     from keras_attn_zoo.models.seq2seq import Seq2Seq
 
     return {"Seq2Seq": Seq2Seq, "Captioner": Captioner}
+
+
+def checkpoint_folder(folder):
+    """A checkpoint folder, given it or the run folder holding it (`runs/NAME/checkpoint`)."""
+    folder = Path(folder)
+    return folder / "checkpoint" if (folder / "checkpoint").is_dir() else folder
+
+
+def copy_tokenizers(checkpoint, folder, names):
+    """Copy a checkpoint's tokenizer assets `names` into `folder` (a fine-tune's run), unless there already."""
+    import shutil
+
+    if all((Path(folder) / name).exists() for name in names):
+        return
+    if not all((Path(checkpoint) / ASSETS_DIR / name).is_file() for name in names):
+        raise DataError(f"init_from: {str(checkpoint)!r} is not a checkpoint with tokenizers; train that recipe first.")
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copyfile(Path(checkpoint) / ASSETS_DIR / name, Path(folder) / name)
 
 
 def file_sha256(path):

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import keras
 
+from keras_attn_zoo.checkpoint import checkpoint_folder, copy_tokenizers
 from keras_attn_zoo.recipe_file import (  # noqa: F401 (TRAINING_DEFAULTS, load_recipe_file: public here too)
     TRAINING_DEFAULTS,
     data_file,
@@ -211,7 +212,7 @@ class TextTrainingData:
         self.dev = _read_split(data, data.get("dev_split", "dev"))
         self.train = train_sources, train_targets
         if hp["init_from"]:  # a fine-tune reads text with the vocabulary its weights were trained on
-            _copy_tokenizers(_checkpoint_folder(hp["init_from"]), run_dir / "tokenizers")
+            copy_tokenizers(checkpoint_folder(hp["init_from"]), run_dir / "tokenizers", ("source.spm.model", "target.spm.model"))
         self.builder_args = _tokenizers(spec, run_dir, train_sources, train_targets)
         _report_truncation(self.builder_args[0], train_sources, hp["max_source_length"], "training inputs")
         self.train_examples, self.dev_examples = len(train_sources), len(self.dev[0])
@@ -250,27 +251,6 @@ def _report_truncation(tokenizer, texts, limit, what):
     return count
 
 
-def _checkpoint_folder(folder):
-    """A checkpoint folder, given it or the run folder holding it."""
-    folder = Path(folder)
-    return folder / "checkpoint" if (folder / "checkpoint").is_dir() else folder
-
-
-def _copy_tokenizers(checkpoint, folder):
-    import shutil
-
-    from keras_attn_zoo.errors import DataError
-
-    names = ("source.spm.model", "target.spm.model")
-    if all((folder / name).exists() for name in names):
-        return
-    if not all((checkpoint / "assets" / name).is_file() for name in names):
-        raise DataError(f"init_from: {str(checkpoint)!r} is not a checkpoint with tokenizers; train that recipe first.")
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        shutil.copyfile(checkpoint / "assets" / name, folder / name)
-
-
 def initialize_from(model, folder):
     """Start `model` from the weights of a trained checkpoint folder (a fine-tune).
 
@@ -281,7 +261,7 @@ def initialize_from(model, folder):
     """
     from keras_attn_zoo.checkpoint import load_checkpoint
 
-    folder = _checkpoint_folder(folder)
+    folder = checkpoint_folder(folder)
     source = load_checkpoint(folder)
 
     trained = {v.path: v for v in source.weights}  # paths name layers, not the model: they agree

@@ -48,7 +48,7 @@ def write_shapes(folder, per_split=(("train", 18), ("dev", 4), ("test", 3)), bad
     return path
 
 
-def write_recipe(folder, data_path, epochs=2, extra=""):
+def write_recipe(folder, data_path, epochs=2, extra="", training_extra=""):
     path = Path(folder) / "recipe.toml"
     path.write_text(textwrap.dedent(f"""\
         name = "tiny_shapes"
@@ -77,6 +77,7 @@ def write_recipe(folder, data_path, epochs=2, extra=""):
         batch_size = 8
         patience = 5
         max_target_length = 8
+        {training_extra}
         """))
     return path
 
@@ -144,6 +145,20 @@ def test_a_trainable_encoder_is_fine_tuned_on_decoded_images_and_saved_with_the_
     assert not np.allclose(model.encode_images(first), np.asarray(start(first)).reshape(1, 4, -1), atol=1e-3)
     (prediction,) = model.predict_images([data.parent / "images" / "000.png"], max_length=5, min_length=2)
     assert prediction.error is None
+
+
+def test_a_fine_tune_keeps_the_caption_vocabulary_of_its_start(trained, tmp_path):
+    """init_from: the run writes with the tokenizer its start was trained with, not one trained anew."""
+    folder, data, run_dir, checkpoint = trained
+    fewer = tmp_path / "recipe"
+    fewer.mkdir()
+    # Other captions would train another vocabulary: the start's must be kept all the same.
+    recipe = write_recipe(fewer, data, epochs=1, training_extra=f'init_from = "{run_dir}"\nmax_train_examples = 4')
+    tuned = train(recipe, tmp_path / "run", verbose=0)
+    start = (checkpoint / "assets" / "target.spm.model").read_bytes()
+    assert (tmp_path / "run" / "tokenizers" / "target.spm.model").read_bytes() == start
+    assert (tuned / "assets" / "target.spm.model").read_bytes() == start
+    assert json.loads((tmp_path / "run" / "init_from.json").read_text())["folder"] == str(checkpoint)
 
 
 def test_a_valid_cache_is_reused_and_a_stale_one_recomputed(trained, tmp_path):
