@@ -15,7 +15,9 @@ of about the same length, alternated, so every answer changes the page) times, a
   in this process, on the very model object the page uses.
 
 Each is the median of --repeats runs, page and predict_texts alternating, so both see the same machine load. Prints the
-two medians and the ratio page / predict_texts (the issue's target: at most 1.5).
+two medians and the ratio page / predict_texts (the issue's target: at most 1.5), and, as a
+reference for what Gradio itself costs, the same click-to-text time on a bare Blocks app whose
+handler returns its input reversed at once (the floor no model call can go under).
 """
 
 import argparse
@@ -68,9 +70,7 @@ def main():
     demo = build_demo([args.model])
     name, _, model = demo.zoo_models[0]
     slug = _slug(name)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _port()
     demo.queue(default_concurrency_limit=1)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
 
@@ -111,13 +111,51 @@ def main():
         sentence = sentences[repeat % 2]
         page.append(page_once(sentence))
         direct.append(direct_once(sentence))
-    driver.quit()
     demo.close()
+    floor = _bare_app_times(driver, args.repeats, sentences)
+    driver.quit()
     page_median, direct_median = statistics.median(page), statistics.median(direct)
     print(f"model          {name} (beam {beam}, length penalty {alpha:g}); sentence of {len(args.sentence.split())} words")
     print(f"predict_texts  median {direct_median * 1000:.0f} ms over {args.repeats} runs")
     print(f"page           median {page_median * 1000:.0f} ms over {args.repeats} runs (click to text shown)")
     print(f"ratio          {page_median / direct_median:.2f} (page / predict_texts; target <= 1.5)")
+    print(f"bare Gradio    median {statistics.median(floor) * 1000:.0f} ms (click to text shown; a handler that returns at once)")
+
+
+def _port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _bare_app_times(driver, repeats, sentences):
+    """Click-to-text seconds of a bare Gradio app (one textbox in, its reverse out), timed as the page is."""
+    import gradio as gr
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    with gr.Blocks(analytics_enabled=False) as bare:
+        box = gr.Textbox(elem_id="bare-input")
+        button = gr.Button("Run", elem_id="bare-run")
+        output = gr.Textbox(elem_id="bare-output")
+        heatmap = gr.HTML("<table></table>", elem_id="bare-heatmap")
+        button.click(lambda text: (text[::-1], f"<table><tr><td>{len(text)}</td></tr></table>"), [box], [output, heatmap],
+                     queue=False, show_progress="minimal")
+    port = _port()
+    bare.queue(default_concurrency_limit=1)
+    bare.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    driver.get(f"http://127.0.0.1:{port}/")
+    WebDriverWait(driver, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#bare-input textarea"))
+    elements = [driver.find_element(By.CSS_SELECTOR, "#bare-input textarea"), driver.find_element(By.ID, "bare-run"),
+                driver.find_element(By.CSS_SELECTOR, "#bare-output textarea"), driver.find_element(By.ID, "bare-heatmap")]
+    times = []
+    for repeat in range(repeats + 2):
+        sentence = sentences[repeat % 2]
+        shown = driver.execute_async_script(PAGE_TIMER, *elements, sentence, sentence[::-1]) / 1000.0
+        if repeat >= 2:  # two warm-up clicks
+            times.append(shown)
+    bare.close()
+    return times
 
 
 if __name__ == "__main__":
