@@ -289,6 +289,14 @@ def _data_section(preset):
     return lines
 
 
+def _fresh_variables(names, shown=6):
+    """The variables a fine-tune's start lacked, kept at their initial values; a long list shortened."""
+    listed = ", ".join(f"`{v}`" for v in names[:shown])
+    if len(names) > shown:
+        listed += f" and {len(names) - shown} more"
+    return f"{len(names)} variable(s) it lacked kept their initial values: {listed}" if names else "no variable started fresh"
+
+
 def _training_section(preset, metadata):
     lines = ["", "## Training", ""]
     init = (metadata or {}).get("init_from")
@@ -296,7 +304,7 @@ def _training_section(preset, metadata):
         how = "Trained from scratch" if not init else (
             f"Fine-tuned from `{init.get('name')}` (trained first, "
             f"{_duration(init.get('training_seconds') or 0)} to its best epoch {init.get('best_epoch')}; "
-            "variables it lacked started fresh: " + ", ".join(f"`{v}`" for v in init.get("fresh_variables") or []) + ")"
+            + _fresh_variables(init.get("fresh_variables") or []) + ")"
         )
         lines += [
             f"{how} with `attn-zoo train {preset['recipe']}`; the recipe file holds the whole "

@@ -14,7 +14,8 @@ model_cards/results/captioning.json and model_cards/figures/attention_<name>.png
 Tell: the attention over the image at each word), and prints the table as Markdown.
 
 --publish bundles each run's checkpoint as its preset (recipes/publish.py; a captioner's
-model.weights.h5 holds only its decoder, the frozen EfficientNet is rebuilt at load) after checking
+model.weights.h5 holds only its decoder when the encoder was frozen, which is rebuilt at load; a
+fine-tuned encoder is in the weights file) after checking
 that every bundled file stays under 16 MB, records the metrics and regenerates the model cards.
 """
 
@@ -33,8 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 RUNS = ("icon_captioner", "fashion_scenes_captioner")
 BASELINE_RECIPE = {"icon_captioner": ROOT / "recipes" / "icon_captioner.toml"}
 # The test image drawn in each model's figure, by its index in the test split: an icon the model
-# captions right ("woman artist medium-dark skin tone"), and a scene of three items (the bundled scenes
-# model names its dress "trousers"). The table scores every test image.
+# captions right ("woman artist medium-dark skin tone"), and a scene of three items (a dress, a pullover
+# and a sneaker, which the bundled scenes model names and places right). The table scores every test image.
 EXAMPLE = {"icon_captioner": 108, "fashion_scenes_captioner": 2}
 MAX_FILE_BYTES = 16 * 1024 * 1024
 TABLE = (("bleu1", "B-1"), ("bleu4", "B-4"), ("meteor", "METEOR"), ("rougeL", "R-L"), ("cider", "CIDEr"),
