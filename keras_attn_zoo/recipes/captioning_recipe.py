@@ -63,8 +63,9 @@ def captioning(
         attention=ATTENTION_OPTIONS[attention][0],
         **model_options,
     )
-    image_encoder.trainable = False
-    object.__setattr__(model, "_image_encoder", image_encoder)  # built already: reuse it
+    if model.cnn is None:  # frozen: built already, reuse it (a trained encoder is the model's own `cnn`)
+        image_encoder.trainable = False
+        object.__setattr__(model, "_image_encoder", image_encoder)
     if tokenizer is not None:
         model.attach_tokenizer(tokenizer)
     return model
