@@ -460,12 +460,19 @@ class _ImageTab:
 _KIND_TABS = {"text": _TextTab, "image": _ImageTab}
 
 
+# A step of the page's own, between the answer and the figure: it resolves once the browser has
+# painted the answer. Chained straight after the answer, the figure's request went out before the
+# answer was painted, and the text showed about 40 ms later (an A/B of the two wirings in one run,
+# both sentence lengths of benchmarks/demo_latency.py: page 197 -> 155 ms and 298 -> 241 ms).
+_AFTER_PAINT = "() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)))"
+
+
 def _wire_run(button, run, inputs, tabs, options):
     """`button` runs `run(*inputs)` (the answers of `tabs`), then each tab draws its figure.
 
     Straight to the handlers, not through Gradio's queue: a one-sentence answer is tens of
     milliseconds, which the queue's round trips would multiply (benchmarks/demo_latency.py); model
-    calls are serialized by _LOCK anyway. The answer is shown before the figure is drawn.
+    calls are serialized by _LOCK anyway. The answer is shown (painted) before the figure is asked for.
     """
     answers = [component for tab in tabs for component in tab.answer]
     figures = [component for tab in tabs for component in tab.figure]
@@ -478,6 +485,7 @@ def _wire_run(button, run, inputs, tabs, options):
         return drawn
 
     event = button.click(run, inputs, answers, queue=False, show_progress="minimal")
+    event = event.then(None, js=_AFTER_PAINT, queue=False, show_progress="hidden")
     event.then(draw_all, [tab.state for tab in tabs] + list(options), figures, queue=False, show_progress="hidden")
 
 
