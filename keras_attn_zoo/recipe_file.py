@@ -176,11 +176,36 @@ def saved_state(run_dir):
     return by_epoch.get(epoch, saved) if by_epoch else saved
 
 
+def stop_reason(state, hp):
+    """Why a run with `state` (from state.json) stops under the limits of `hp` (its [training]), or None.
+
+    Read against the recipe as it is now, not as it was: a run stopped by its time budget, its
+    epochs or its patience goes on when the recipe raises that limit and the same `attn-zoo train`
+    runs again.
+    """
+    epochs = state.get("epochs") or 0
+    if not epochs:
+        return None
+    if state.get("wait", 0) >= hp["patience"]:
+        return f"early stopping after epoch {epochs}"
+    budget = hp.get("time_budget_minutes")
+    if budget and state.get("seconds", 0.0) >= 60 * budget:
+        return f"time budget of {budget:g} min reached after epoch {epochs}"
+    if epochs >= hp["epochs"]:
+        return f"all {hp['epochs']} epochs done"
+    return None
+
+
 def finished_run(spec, run_dir=None):
-    """`(checkpoint folder, why it stopped)` when the recipe's run is complete, else None."""
+    """`(checkpoint folder, why it stopped)` when the recipe's run is complete, else None.
+
+    Complete means stopped (state.json says so) by a limit the recipe still sets (`stop_reason`).
+    """
     folder = run_folder(spec, run_dir)
     state = saved_state(folder)
     checkpoint = folder / "checkpoint"
     if state and state.get("stopped") and checkpoint.is_dir():
-        return checkpoint, state["stopped"]
+        reason = stop_reason(state, spec["training"])
+        if reason is not None:
+            return checkpoint, reason
     return None

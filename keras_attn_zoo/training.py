@@ -40,6 +40,7 @@ from keras_attn_zoo.recipe_file import (  # noqa: F401 (TRAINING_DEFAULTS, load_
     load_recipe_file,
     run_folder,
     saved_state,
+    stop_reason,
 )
 
 logger = logging.getLogger("keras_attn_zoo")
@@ -297,6 +298,11 @@ class EpochState(keras.callbacks.Callback):
         if self.path.exists():
             self.by_epoch = json.loads(self.path.read_text()).get("by_epoch", {})
             self.data.update(saved_state(run_dir))  # as of the epoch the Keras backup holds
+            if self.data["stopped"] is not None and stop_reason(self.data, hp) is None:
+                logger.info(
+                    "%s had stopped (%s); the recipe now allows more: training goes on.", run_dir, self.data["stopped"]
+                )
+                self.data["stopped"] = None
 
     def _write(self):
         self.by_epoch[str(self.data.get("epochs", 0))] = dict(self.data)
@@ -326,11 +332,9 @@ class EpochState(keras.callbacks.Callback):
             self.save(self.model, meta)
         else:
             self.data["wait"] += 1
-        if self.data["wait"] >= self.hp["patience"]:
-            self.data["stopped"] = f"early stopping after epoch {epoch + 1}"
-        budget = self.hp.get("time_budget_minutes")
-        if budget and self.data["seconds"] >= 60 * budget:
-            self.data["stopped"] = f"time budget of {budget} min reached after epoch {epoch + 1}"
+        reason = stop_reason(self.data, self.hp)
+        if reason is not None and not reason.startswith("all "):  # the last epoch is `finish`'s to say
+            self.data["stopped"] = reason
         if self.data["stopped"]:
             self.model.stop_training = True
         self._write()

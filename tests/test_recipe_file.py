@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from keras_attn_zoo.errors import DataError
-from keras_attn_zoo.recipe_file import TABLE_KEYS, data_file, finished_run, load_recipe_file
+from keras_attn_zoo.recipe_file import TABLE_KEYS, data_file, finished_run, load_recipe_file, stop_reason
 from keras_attn_zoo.recipes.registry import RECIPE_OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +132,7 @@ def test_missing_data_says_how_to_build_it(tmp_path):
 
 
 def test_finished_run(tmp_path):
-    spec = load_recipe_file(write(tmp_path, RECIPE))
+    spec = load_recipe_file(write(tmp_path, RECIPE.replace("[training]\n", "[training]\nepochs = 2\n")))
     run = tmp_path / "run"
     assert finished_run(spec, run) is None
     (run / "checkpoint").mkdir(parents=True)
@@ -146,3 +146,35 @@ def test_finished_run(tmp_path):
     # killed after state.json said "stopped" but before the backup of that epoch: not finished
     (run / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 1}))
     assert finished_run(spec, run) is None
+
+
+def test_a_run_stopped_by_a_limit_the_recipe_raised_is_not_finished(tmp_path):
+    recipe = write(tmp_path, RECIPE)
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    epoch = {"best_val_loss": 2.0, "best_epoch": 1, "wait": 0, "seconds": 90.0, "epochs": 1}
+    state = {**epoch, "stopped": "time budget of 1 min reached after epoch 1"}
+    (run / "state.json").write_text(json.dumps(state))
+    training = "[training]\nepochs = 5\n"
+    recipe.write_text(recipe.read_text().replace("[training]\n", training + "time_budget_minutes = 1\n"))
+    assert finished_run(load_recipe_file(recipe), run) == (run / "checkpoint", "time budget of 1 min reached after epoch 1")
+    recipe.write_text(recipe.read_text().replace("time_budget_minutes = 1\n", "time_budget_minutes = 2\n"))
+    assert finished_run(load_recipe_file(recipe), run) is None
+
+
+@pytest.mark.parametrize(
+    "state, limits, reason",
+    [
+        ({"epochs": 0}, {}, None),
+        ({"epochs": 3, "wait": 2}, {"patience": 2}, "early stopping after epoch 3"),
+        ({"epochs": 3, "wait": 2}, {"patience": 3}, None),
+        ({"epochs": 3, "seconds": 120.0}, {"time_budget_minutes": 2}, "time budget of 2 min reached after epoch 3"),
+        ({"epochs": 3, "seconds": 119.0}, {"time_budget_minutes": 2}, None),
+        ({"epochs": 3, "seconds": 1e9}, {"time_budget_minutes": None}, None),
+        ({"epochs": 4}, {"epochs": 4}, "all 4 epochs done"),
+        ({"epochs": 4}, {"epochs": 6}, None),
+    ],
+)
+def test_stop_reason_reads_the_limits_of_the_recipe(state, limits, reason):
+    hp = {"epochs": 10, "patience": 3, "time_budget_minutes": None} | limits
+    assert stop_reason({"wait": 0, "seconds": 0.0} | state, hp) == reason

@@ -109,6 +109,13 @@ def test_train_writes_a_loadable_checkpoint_and_one_log_row_per_epoch(tmp_path):
     assert train(recipe, run_dir, verbose=0) == checkpoint
     assert len(read_log(run_dir)) == 2
 
+    # A recipe that now allows more epochs takes the run on from where it stopped.
+    write_recipe(tmp_path, epochs=3)
+    assert train(recipe, run_dir, verbose=0) == checkpoint
+    assert [int(row["epoch"]) for row in read_log(run_dir)] == [0, 1, 2]
+    state = read_state(run_dir)
+    assert (state["epochs"], state["stopped"]) == (3, "all 3 epochs done")
+
 
 def test_early_stopping_on_dev_loss_writes_stopped(tmp_path):
     # With a learning rate of 0 the dev loss never improves after the first epoch.
