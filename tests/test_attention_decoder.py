@@ -497,3 +497,64 @@ def test_trains_under_xla(attention):
     loss = model.fit(data, data["target_ids"], epochs=1, verbose=0).history["loss"][0]
     assert np.isfinite(loss)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
+
+
+# -- Packed rows: each row over its real steps only (TensorFlow, `pack_rows`) ----------------------
+PACK_LENGTHS = np.array([9, 3, 0, 6, 1, 9, 4, 2])  # an empty row, ties, a one-step row
+
+
+@pytest.mark.parametrize("config_id", list(STEP_CONFIGS) + ["gate-coverage"])
+@pytest.mark.parametrize("steps", [9, 12, 3])  # as long as the longest row; padded past it; fewer than the spans
+def test_packed_rows_give_the_dense_outputs_and_gradients_at_real_steps(config_id, steps):
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("pack_rows is TensorFlow's (shapes that change with the data)")
+    import tensorflow as tf
+
+    kwargs = STEP_CONFIGS.get(config_id, {"attention": "bahdanau", "coverage": True, "gate_context": True})
+    rng = np.random.default_rng(steps)
+    batch = len(PACK_LENGTHS)
+    lengths = np.minimum(PACK_LENGTHS, steps)
+    mask = np.arange(steps)[None, :] < lengths[:, None]
+    inputs = tf.constant(rng.normal(size=(batch, steps, EMBED)).astype("float32"))
+    memory = tf.constant(rng.normal(size=(batch, TV, UNITS)).astype("float32"))
+    memory_mask = np.arange(TV)[None, :] < rng.integers(1, TV + 1, batch)[:, None]
+    state = tf.constant(rng.normal(size=(batch, 10)).astype("float32"))
+    weights = rng.normal(size=(batch, steps, OUTPUT_UNITS)).astype("float32")
+    decoder = AttentionDecoder(UNITS, output_units=OUTPUT_UNITS, **kwargs)
+    decoder(inputs, memory, memory_mask=memory_mask, initial_state=state, mask=mask)
+
+    def run(pack):
+        decoder.pack_rows = pack
+        with tf.GradientTape() as tape:
+            tape.watch([inputs, memory])
+            outputs, alignments, features = decoder(
+                inputs, memory, memory_mask=memory_mask, initial_state=state, mask=mask, training=True,
+                return_alignments=True, return_features=True,
+            )
+            loss = tf.reduce_sum(tf.where(mask[..., None], outputs * weights, 0.0))
+        gradients = tape.gradient(loss, [inputs, memory] + decoder.trainable_variables)
+        return [np_(outputs), np_(alignments), np_(features["context"]), np_(features["state"])], gradients
+
+    dense, dense_gradients = run(False)
+    packed, packed_gradients = run(True)
+    decoder.pack_rows = True  # only training packs: other calls give the dense loop's outputs, padding too
+    np.testing.assert_array_equal(np_(decoder(inputs, memory, memory_mask=memory_mask, initial_state=state, mask=mask)), dense[0])
+    for d, p in zip(dense, packed):
+        np.testing.assert_allclose(p[mask], d[mask], atol=1e-5)
+    if not decoder.parallel:  # padding: zeros out of the loop (the parallel placement attends after it)
+        assert all(np.all(p[~mask] == 0.0) for p in packed)
+    for d, p in zip(dense_gradients, packed_gradients):
+        assert (d is None) == (p is None)  # the memory of a decoder without attention gets none
+        if d is not None:
+            np.testing.assert_allclose(np_(tf.convert_to_tensor(p)), np_(tf.convert_to_tensor(d)), atol=1e-4)
+
+
+def test_the_zoo_models_pack_rows_where_shapes_may_vary():
+    from keras_attn_zoo.recipes import translation
+
+    model = translation(source_vocab_size=VOCAB, target_vocab_size=VOCAB, units=UNITS, embedding_dim=EMBED)
+    assert model.decoder.pack_rows is False  # a bare layer runs the dense loop
+    model.compile()
+    assert model.decoder.pack_rows is (keras.backend.backend() == "tensorflow")
+    model.compile(jit_compile=True)  # XLA needs static shapes
+    assert model.decoder.pack_rows is False

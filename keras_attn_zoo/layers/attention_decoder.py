@@ -4,7 +4,7 @@ from keras.src.backend import get_keras_mask  # no public alias in Keras 3.15
 
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
-from keras_attn_zoo.layers.scan import scan
+from keras_attn_zoo.layers.scan import scan, scan_real_rows
 
 ATTENTIONS = ("bahdanau",) + SCORE_MODES + (None,)
 PLACEMENTS = ("bahdanau", "luong")
@@ -213,6 +213,20 @@ class AttentionDecoder(keras.layers.Layer):
         self.seed_generator = keras.random.SeedGenerator(seeds[2])
 
     # -- Shapes and weights ---------------------------------------------------------------------
+    # Whether a training call (`training=True`, as in `fit`) runs each row over its real steps only
+    # (`scan_real_rows`), not over the padding after its end, whose outputs are then zeros (the
+    # mask hides them from losses and metrics). TensorFlow without XLA only: the zoo's models turn
+    # it on in `compile` when that holds. A runtime setting: not saved, no effect on any real
+    # step's output; calls that do not train (predict, evaluate) keep the dense loop's outputs.
+    pack_rows = False
+
+    def _packed_lengths(self, mask, training):
+        """Each row's steps up to its last real one, when `pack_rows` applies; else None."""
+        if not (self.pack_rows and training) or mask is None or keras.backend.backend() != "tensorflow":
+            return None
+        positions = ops.arange(1, ops.shape(mask)[1] + 1, dtype="int32")
+        return ops.max(ops.where(ops.cast(mask, "bool"), positions[None, :], 0), axis=1)
+
     @property
     def parallel(self):
         """True when training can attend to all steps at once after the RNN (no recurrence through attention)."""
@@ -409,12 +423,20 @@ class AttentionDecoder(keras.layers.Layer):
         masks = self._dropout_masks(ops.shape(x)[0], training)
         steps = ops.transpose(x, (1, 0, 2))
         gate = None
+        lengths = self._packed_lengths(mask, training)
+
+        def loop(body, init):
+            """`body(carry, x_t, (bundle, masks))` over the steps: all of them, or each row's real ones."""
+            if lengths is None:
+                return scan(lambda carry, x_t: body(carry, x_t, (bundle, masks)), init, steps)
+            return None, scan_real_rows(body, init, steps, lengths, (bundle, masks))
+
         if self.parallel:
-            def body(carry, x_t):
-                cells, top = self._run_cells(x_t, carry, training, masks)
+            def body(carry, x_t, context):
+                cells, top = self._run_cells(x_t, carry, training, context[1])
                 return cells, top
 
-            _, tops = scan(body, state["cells"], steps)
+            _, tops = loop(body, state["cells"])
             tops = ops.transpose(tops, (1, 0, 2))
             if self.attention is None:
                 outputs = self.readout(tops)
@@ -427,11 +449,11 @@ class AttentionDecoder(keras.layers.Layer):
                 context, gate = self._gate(tops, context)
                 outputs = self.readout(ops.concatenate([context, tops], -1))
         else:
-            def body(carry, x_t):
-                output, new_state, weights, features = self.step(x_t, carry, bundle, training, masks, True)
+            def body(carry, x_t, context):
+                output, new_state, weights, features = self.step(x_t, carry, context[0], training, context[1], True)
                 return new_state, (output, weights, features)
 
-            _, (outputs, alignments, features) = scan(body, state, steps)
+            _, (outputs, alignments, features) = loop(body, state)
             outputs, alignments, context, tops = (
                 ops.transpose(t, (1, 0, 2)) for t in (outputs, alignments, features["context"], features["state"])
             )

@@ -74,3 +74,73 @@ def _python_scan(f, init, xs):
         ys.append(tree.flatten(y))
     stacked = [ops.stack(column) for column in zip(*ys)]
     return carry, tree.pack_sequence_as(y, stacked)
+
+
+def scan_real_rows(f, init, xs, lengths, context=None, segments=8):
+    """`scan`'s outputs, computed for each row over (about) its real steps only (TensorFlow only).
+
+    On a batch padded to its longest row, a dense loop spends much of its work on padding (about
+    half on unbucketed Bible verses). Here the rows are sorted by length (longest first) and the
+    steps cut into `segments` equal spans; each span runs only the rows still real at its start,
+    so a row stops costing at the end of the span in which it ends. This is PyTorch's packed
+    sequences, coarsened: cutting the rows at every step instead made the forward pass 27% faster
+    but the training step no faster (the gradient of the per-step cuts of the memory costs what
+    the cuts save); once per span it is paid `segments` times.
+
+    `f(carry, x, context) -> (carry, y)` is called with the carry, the step's `x` and `context`
+    (any batch-first structure of tensors the step reads, such as the memory; None leaves stay
+    None) cut to the span's rows. Batches of fewer steps than `segments` run as one dense loop.
+    Needs shapes that change with the data: not for XLA (`jit_compile=True`), nor JAX.
+
+    Args:
+        f: the step function.
+        init: the initial carry, batch-first tensors.
+        xs: time-first inputs (T, batch, ...).
+        lengths: (batch,) real steps of each row.
+        context: batch-first tensors `f` reads at every step.
+        segments: how many spans the steps are cut into.
+
+    Returns:
+        the time-first outputs `ys`, in the input's row order, zeros past each row's length.
+    """
+    import tensorflow as tf
+
+    def each(fn, *structures):
+        return tree.map_structure(lambda t, *rest: None if t is None else fn(t, *rest), *structures)
+
+    lengths = tf.cast(lengths, tf.int32)
+    order = tf.argsort(lengths, direction="DESCENDING", stable=True)
+    init = each(lambda t: tf.gather(t, order), init)
+    xs = each(lambda t: tf.gather(t, order, axis=1), xs)
+    context = each(lambda t: tf.gather(t, order), context)
+    sorted_lengths = tf.gather(lengths, order)
+    steps = tf.shape(tree.flatten(xs)[0])[0]
+    batch = tf.shape(lengths)[0]
+
+    def dense():
+        return _tf_scan(lambda carry, x: f(carry, x, context), init, xs)[1]
+
+    def by_span():
+        bounds = [k * steps // segments for k in range(segments)] + [steps]
+        carry, parts = init, []
+        for start, stop in zip(bounds[:-1], bounds[1:]):
+            # At least one row: a span past every row's end (padding beyond the longest) runs one
+            # row for nothing rather than none, which some ops refuse.
+            rows = tf.maximum(tf.reduce_sum(tf.cast(sorted_lengths > start, tf.int32)), 1)
+            carry = each(lambda t: t[:rows], carry)
+            span_context = each(lambda t: t[:rows], context)
+            carry, ys = _tf_scan(
+                lambda c, x: f(c, x, span_context), carry, each(lambda t: t[start:stop, :rows], xs)
+            )
+            parts.append(each(lambda v: tf.pad(v, [[0, 0], [0, batch - rows]] + [[0, 0]] * (v.shape.rank - 2)), ys))
+        return each(lambda *spans: tf.concat(spans, 0), *parts)
+
+    ys = tf.cond(steps >= segments, by_span, dense)
+    real = tf.range(steps)[:, None] < sorted_lengths[None, :]  # (T, batch)
+    inverse = tf.math.invert_permutation(order)
+
+    def restore(v):
+        v = v * tf.cast(tf.reshape(real, tf.concat([tf.shape(real), tf.ones([v.shape.rank - 2], tf.int32)], 0)), v.dtype)
+        return tf.gather(v, inverse, axis=1)
+
+    return each(restore, ys)

@@ -108,6 +108,8 @@ class EncoderDecoder(keras.Model):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+        # Teacher-forced passes (fit, evaluate) skip each row's padded steps where shapes may vary.
+        self.decoder.pack_rows = keras.backend.backend() == "tensorflow" and not self.jit_compile
 
     def _loss_trackers(self, coverage_loss_weight, doubly_stochastic_loss_weight):
         self.coverage_loss_tracker = keras.metrics.Mean(name="coverage_loss") if coverage_loss_weight else None
