@@ -214,8 +214,9 @@ class AttentionDecoder(keras.layers.Layer):
 
     # -- Shapes and weights ---------------------------------------------------------------------
     # Whether a training call (`training=True`, as in `fit`) runs each row over its real steps only
-    # (`scan_real_rows`), not over the padding after its end, whose outputs are then zeros (the
-    # mask hides them from losses and metrics). TensorFlow without XLA only: the zoo's models turn
+    # (`scan_real_rows`), not over the padding after its end, where the loop's outputs are then
+    # zeros (the parallel placement still attends there after the loop; the mask hides padded
+    # steps from losses and metrics). TensorFlow without XLA only: the zoo's models turn
     # it on in `compile` when that holds. A runtime setting: not saved, no effect on any real
     # step's output; calls that do not train (predict, evaluate) keep the dense loop's outputs.
     pack_rows = False

@@ -108,7 +108,7 @@ class EncoderDecoder(keras.Model):
         if metrics == "auto":
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        # Teacher-forced passes (fit, evaluate) skip each row's padded steps where shapes may vary.
+        # Training steps (fit; not evaluate or predict) skip each row's padded steps where shapes may vary.
         self.decoder.pack_rows = keras.backend.backend() == "tensorflow" and not self.jit_compile
 
     def _loss_trackers(self, coverage_loss_weight, doubly_stochastic_loss_weight):
