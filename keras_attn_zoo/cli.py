@@ -931,7 +931,7 @@ def train(recipe, run_dir, distribute):
     Run the same command again to resume after the last finished epoch; on a finished run it
     prints the checkpoint at once.
     """
-    from keras_attn_zoo.recipe_file import data_file, finished_run, load_recipe_file, run_folder
+    from keras_attn_zoo.recipe_file import data_file, finished_run, load_recipe_file, run_folder, saved_state
     from keras_attn_zoo.requirements import require
 
     # Everything that can be answered or refused without TensorFlow is, before importing it.
@@ -951,7 +951,17 @@ def train(recipe, run_dir, distribute):
     from keras_attn_zoo.training import train as train_recipe
 
     distribute = None if distribute == "none" else distribute
-    checkpoint = train_recipe(recipe, run_dir=run_dir, distribute=distribute, verbose=1)
+    try:
+        checkpoint = train_recipe(recipe, run_dir=run_dir, distribute=distribute, verbose=1)
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if isinstance(stop, SystemExit) and stop.code != 128 + signal.SIGTERM:
+            raise
+        # Stopped from outside (Ctrl-C, `kill`, `timeout`): say what is kept and how to go on.
+        state = saved_state(run_folder(spec, run_dir)) or {}
+        done = f"after epoch {state['epochs']}" if state.get("epochs") else "from the start (no epoch had finished)"
+        again = f"attn-zoo train {recipe}" + (f" --run-dir {run_dir}" if run_dir else "")
+        click.echo(f"\nStopped. `{again}` resumes {done}.", err=True)
+        raise
     click.echo(checkpoint)
 
 

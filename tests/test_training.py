@@ -1,7 +1,8 @@
 """`keras_attn_zoo.training.train` on the tiny Bible fixture.
 
-The run folder's outputs, early stopping, resuming after `kill -9`, MirroredStrategy over two
-logical CPUs, and the one-line errors of bad recipes. The resume and mirrored tests start
+The run folder's outputs, early stopping, resuming after `kill -9`, the line `attn-zoo train`
+leaves when stopped by SIGTERM, MirroredStrategy over two logical CPUs, and the one-line errors of
+bad recipes. The resume and mirrored tests start
 subprocesses (a TensorFlow start-up each, two for resume): 20-30 s each on 2 busy CPU cores.
 """
 
@@ -19,6 +20,7 @@ import pytest
 
 from keras_attn_zoo.checkpoint import load_checkpoint
 from keras_attn_zoo.errors import DataError
+from keras_attn_zoo.recipe_file import saved_state
 from keras_attn_zoo.training import load_recipe_file, train
 
 TINY = Path(__file__).parent / "fixtures" / "bible_en_es_tiny.tsv"
@@ -202,6 +204,31 @@ def test_kill_9_then_the_same_command_continues_from_the_next_epoch(tmp_path):
     assert state["stopped"] == f"all {epochs} epochs done"
     assert state["epochs"] == epochs
     assert load_checkpoint(run_dir / "checkpoint").zoo_metadata["best_epoch"] == state["best_epoch"]
+
+
+def test_attn_zoo_train_stopped_by_sigterm_says_how_to_resume(tmp_path):
+    recipe = write_recipe(tmp_path, attention="none", epochs=50)
+    run_dir = tmp_path / "run"
+    command = [str(Path(sys.executable).with_name("attn-zoo")), "train", str(recipe), "--run-dir", str(run_dir)]
+    errors = tmp_path / "train.stderr"
+    with open(errors, "wb") as stderr:
+        process = subprocess.Popen(command, env=child_env(), stdout=subprocess.DEVNULL, stderr=stderr)
+    try:
+        deadline = time.monotonic() + 240
+        while not (run_dir / "state.json").exists():
+            assert process.poll() is None, errors.read_text(errors="replace")[-2000:]
+            assert time.monotonic() < deadline, "the first epoch was never saved"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 128 + signal.SIGTERM
+    finally:
+        process.kill()
+        process.wait()
+    last = errors.read_text().strip().splitlines()[-1]
+    epochs = saved_state(run_dir)["epochs"]  # the epoch the backup holds, which a resume continues after
+    assert 1 <= epochs < 50
+    assert last == f"Stopped. `attn-zoo train {recipe} --run-dir {run_dir}` resumes after epoch {epochs}."
+    assert "Traceback" not in errors.read_text()
 
 
 # -- MirroredStrategy over two logical CPUs -----------------------------------------------------
