@@ -13,6 +13,8 @@ SentencePiece BPE model of 8,000 pieces trained here on train.en + train.es (as 
 runs; cached), with one vocabulary per language of the pieces that occur in it (4,701 en / 5,308
 es, as JoeyNMT builds them). `--batches` random batches of `--batch-size` verses (no bucketing: each
 batch is padded to its longest verse) are fed to every candidate, the same batches in the same order.
+With `--bucketed`, each batch is drawn from one target-length bucket instead, as `attn-zoo train`
+draws them (`keras_attn_zoo.data.DEFAULT_BUCKET_BOUNDARIES`; little padding).
 
 Each candidate runs in a process of its own (`--worker`, speaking JSON lines on stdin/stdout): ours
 on every backend of `--backends` (one process each, `KERAS_BACKEND` set before Keras is imported)
@@ -49,6 +51,7 @@ shared and noisy, the absolute figures move with the load.
 
     python benchmarks/peer_training.py                                   # ours (TensorFlow) vs JoeyNMT
     python benchmarks/peer_training.py --backends tensorflow jax         # and ours on JAX vs TensorFlow
+    python benchmarks/peer_training.py --bucketed --skip-decoding        # batches as `attn-zoo train` makes them
     python benchmarks/peer_training.py --quick                           # smoke run
 """
 
@@ -109,16 +112,36 @@ def prepare_batches(args):
         vocabularies.append({p: SPECIALS + i for i, p in enumerate(order)})
     rng = np.random.default_rng(args.seed)
     arrays = {}
+    chosen = _bucketed_rows(pieces_es, args, rng) if args.bucketed else None
     for b in range(args.batches):
-        rows = rng.choice(len(english), args.batch_size, replace=False)
+        rows = chosen[b] if args.bucketed else rng.choice(len(english), args.batch_size, replace=False)
         source = [[vocabularies[0][p] for p in pieces_en[r][: args.max_length]] for r in rows]
         target = [[vocabularies[1][p] for p in pieces_es[r][: args.max_length - 1]] for r in rows]
         arrays[f"source_{b}"] = _pad([s for s in source])
         arrays[f"target_ids_{b}"] = _pad([[1] + t for t in target])
         arrays[f"labels_{b}"] = _pad([t + [2] for t in target])
-    path = cache / f"batches_{args.batches}x{args.batch_size}_seed{args.seed}.npz"
+    kind = "_bucketed" if args.bucketed else ""
+    path = cache / f"batches{kind}_{args.batches}x{args.batch_size}_seed{args.seed}.npz"
     np.savez(path, source_vocab=len(vocabularies[0]) + SPECIALS, target_vocab=len(vocabularies[1]) + SPECIALS, **arrays)
     return path
+
+
+def _bucketed_rows(pieces, args, rng):
+    """`--bucketed`: the rows of each batch drawn as `attn-zoo train` draws them: from one length bucket.
+
+    Every training verse goes to its bucket of `keras_attn_zoo.data.DEFAULT_BUCKET_BOUNDARIES` by
+    its target length (pieces + eos, as the labels); each batch picks a bucket with a probability
+    proportional to its verses (as a shuffled, bucketed epoch meets them), then its verses at random.
+    """
+    from keras_attn_zoo.data import DEFAULT_BUCKET_BOUNDARIES
+
+    lengths = np.array([min(len(p), args.max_length - 1) + 1 for p in pieces])
+    buckets = np.digitize(lengths, DEFAULT_BUCKET_BOUNDARIES)
+    members = [np.flatnonzero(buckets == k) for k in range(len(DEFAULT_BUCKET_BOUNDARIES) + 1)]
+    usable = [k for k, rows in enumerate(members) if len(rows) >= args.batch_size]
+    weights = np.array([len(members[k]) for k in usable], float)
+    picks = rng.choice(usable, args.batches, p=weights / weights.sum())
+    return [rng.choice(members[k], args.batch_size, replace=False) for k in picks]
 
 
 def _pad(rows):
@@ -395,6 +418,10 @@ def main():
     parser.add_argument("--decode-length", type=int, default=60)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads of the peer: one worker each")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--bucketed", action="store_true",
+        help="batches of one target-length bucket each, as `attn-zoo train` makes them (default: random verses)",
+    )
     parser.add_argument("--skip-decoding", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 batches of 16, 2 rounds, 8 tokens: checks the script runs")
@@ -410,8 +437,11 @@ def main():
     batches_file = prepare_batches(args)
     data = np.load(batches_file)
     print(
-        f"  vocabularies {int(data['source_vocab'])} / {int(data['target_vocab'])}; target tokens per batch: "
-        + ", ".join(str(int((data[f'labels_{b}'] != 0).sum())) for b in range(args.batches)),
+        f"  {'bucketed' if args.bucketed else 'random (unbucketed)'} batches; vocabularies {int(data['source_vocab'])} / "
+        f"{int(data['target_vocab'])}; target tokens per batch (real fraction of the padded target): "
+        + ", ".join(
+            f"{int((data[f'labels_{b}'] != 0).sum())} ({(data[f'labels_{b}'] != 0).mean():.2f})" for b in range(args.batches)
+        ),
         flush=True,
     )
     common = ["--batches-file", str(batches_file), "--seed", str(args.seed)]
