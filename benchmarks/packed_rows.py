@@ -42,7 +42,9 @@ def main():
     keras = quiet_import("keras")
     from keras_attn_zoo.recipes import translation
 
-    batch_args = argparse.Namespace(cache=args.cache, data=args.data, seed=0, batches=4, batch_size=64, max_length=100)
+    batch_args = argparse.Namespace(
+        cache=args.cache, data=args.data, seed=0, batches=4, batch_size=64, max_length=100, bucketed=False
+    )
     data = np.load(peer_training.prepare_batches(batch_args))
     unbucketed = [
         ({"source_ids": data[f"source_{b}"], "target_ids": data[f"target_ids_{b}"]}, data[f"labels_{b}"]) for b in range(4)
