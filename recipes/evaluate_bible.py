@@ -4,7 +4,8 @@
     python recipes/evaluate_bible.py                        # the checkpoints bundled in the package
 
 For each model: sacreBLEU / chrF with greedy search and with the model's default search
-(`search_defaults`, from the recipe's [evaluation]: beam 5, GNMT length penalty 1.0), BLEU per
+(`search_defaults`: beam 5 and a GNMT length penalty; a run is measured and bundled with its
+recipe file's [evaluation] as it is now, settings chosen on dev after training), BLEU per
 source-length bucket, and the attention heatmap of one long test verse. Writes
 model_cards/results/bible_en_es.json, model_cards/figures/bleu_by_length.png and
 model_cards/figures/attention_<name>.png. With --record it also records the metrics in the
@@ -50,6 +51,7 @@ def main():
     from keras_attn_zoo.data import read_pairs
     from keras_attn_zoo.evaluation import evaluate_predictions
     from keras_attn_zoo.plots import plot_attention, plot_bleu_by_length
+    from keras_attn_zoo.recipe_file import load_recipe_file
 
     sources, references = read_pairs(args.data, "en", "es", split=args.split)
     refs = read_pairs_refs(args.data, args.split)
@@ -61,6 +63,12 @@ def main():
     for name in args.names:
         folder = Path(args.runs) / name / "checkpoint" if args.runs else None
         model = load_checkpoint(folder) if folder else from_pretrained(name)
+        # A run is measured (and bundled) with its recipe file's [evaluation] search as it is now
+        # (settings chosen on dev after training); a bundled checkpoint already carries them.
+        recipe_search = load_recipe_file(ROOT / "recipes" / f"{name}.toml").get("evaluation") or None
+        if folder is not None and recipe_search:
+            model.search_options(**recipe_search)  # checked
+            model.search_defaults = dict(recipe_search)
         if args.alphas:
             tune_alpha(model, name, sources, references, args)
             continue
@@ -88,7 +96,7 @@ def main():
         results[name] = entry
         beam_label = f"beam{search['beam_size']}"
         if args.publish:
-            publish.bundle(name, folder)
+            publish.bundle(name, folder, search_defaults=recipe_search)
         if args.publish or args.record:
             publish.record(name, bible_metrics(entry, beam_label))
 
