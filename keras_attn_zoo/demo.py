@@ -393,7 +393,7 @@ class _TextTab:
 
     def wire_options(self, options):
         (merge,) = options
-        merge.change(self.draw, [self.state, merge], self.figure, queue=False)
+        merge.change(self.draw, [self.state, merge], self.figure, queue=False, **_DRAWING)
 
 
 class _ImageTab:
@@ -453,11 +453,17 @@ class _ImageTab:
     def wire_options(self, options):
         self.word.change(
             lambda maps, index: maps[index] if maps and index is not None and 0 <= index < len(maps) else None,
-            [self.maps, self.word], [self.map], queue=False,
+            [self.maps, self.word], [self.map], queue=False, **_DRAWING,
         )
 
 
 _KIND_TABS = {"text": _TextTab, "image": _ImageTab}
+
+# The events that draw a figure from an answer already given: no API of their own, and kept out
+# of the browser's run history (Gradio records every public event's inputs and outputs in one
+# localStorage entry, rewritten whole at each run: with the heatmaps' HTML in it, it held 0.56 MB
+# after eight runs and each click waited 30-110 ms on rewriting it; benchmarks/demo_latency.py).
+_DRAWING = {"api_visibility": "undocumented"}
 
 
 # A step of the page's own, between the answer and the figure: it resolves once the browser has
@@ -467,8 +473,11 @@ _KIND_TABS = {"text": _TextTab, "image": _ImageTab}
 _AFTER_PAINT = "() => new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)))"
 
 
-def _wire_run(button, run, inputs, tabs, options):
+def _wire_run(button, run, inputs, tabs, options, api_name):
     """`button` runs `run(*inputs)` (the answers of `tabs`), then each tab draws its figure.
+
+    The answer is the page's API endpoint `/<api_name>` (Gradio's client can call it); the
+    drawing steps are not (`_DRAWING`).
 
     Straight to the handlers, not through Gradio's queue: a one-sentence answer is tens of
     milliseconds, which the queue's round trips would multiply (benchmarks/demo_latency.py); model
@@ -484,9 +493,10 @@ def _wire_run(button, run, inputs, tabs, options):
             drawn += _as_list(tab.draw(state, *option_values), len(tab.figure))
         return drawn
 
-    event = button.click(run, inputs, answers, queue=False, show_progress="minimal")
+    event = button.click(run, inputs, answers, queue=False, show_progress="minimal", api_name=api_name)
     event = event.then(None, js=_AFTER_PAINT, queue=False, show_progress="hidden")
-    event.then(draw_all, [tab.state for tab in tabs] + list(options), figures, queue=False, show_progress="hidden")
+    event.then(draw_all, [tab.state for tab in tabs] + list(options), figures, queue=False, show_progress="hidden",
+               **_DRAWING)
 
 
 def _as_list(value, size):
@@ -541,7 +551,7 @@ def build_demo(models=None, examples=EXAMPLES, title="keras-attn-zoo: attention 
                         with gr.Column():
                             tab = tab_type(gr, slug)
                     run = functools.partial(tab.run, model)
-                    _wire_run(button, run, [input_box, beam, alpha], [tab], options)
+                    _wire_run(button, run, [input_box, beam, alpha], [tab], options, api_name=slug.replace("-", "_"))
                     tab.wire_options(options)
             for kind, group in kinds.items():
                 if len(group) >= 2:
@@ -582,7 +592,7 @@ def _side_by_side(gr, kind, group, examples):
         return answers
 
     inputs = [input_box, beam, alpha, columns[0][0], columns[1][0]]
-    _wire_run(button, run_both, inputs, [tab for _, tab in columns], options)
+    _wire_run(button, run_both, inputs, [tab for _, tab in columns], options, api_name=slug.replace("-", "_"))
     for _, tab in columns:
         tab.wire_options(options)
 

@@ -204,6 +204,32 @@ def test_a_sentence_shows_exactly_predict_texts_and_its_heatmap(app, browser, sh
     browser.find_element(By.CSS_SELECTOR, "#bible-en-es-bahdanau-merge input").click()
 
 
+def test_the_answer_is_an_api_endpoint_and_the_heatmaps_stay_out_of_the_run_history(app, browser):
+    from gradio_client import Client
+
+    model = app["models"]["bible_en_es_bahdanau"]
+    open_tab(browser, app["url"], "bible_en_es_bahdanau")
+    set_text(browser, "bible-en-es-bahdanau-input", "And God saw the light, that it was good.")
+    run_and_wait(browser, "bible-en-es-bahdanau", lambda out, msg: out)
+    wait_drawn(browser, "bible-en-es-bahdanau", heatmap_weights(browser, "bible-en-es-bahdanau").shape)
+    # Gradio keeps a run history in the browser's localStorage (one entry, rewritten at each run):
+    # the answers are in it, the drawing steps' heatmap HTML (hundreds of KB) is not.
+    history = browser.execute_script(
+        "return Object.keys(localStorage).filter(k => k.includes('run-history')).map(k => localStorage.getItem(k));"
+    )
+    assert history and "/bible_en_es_bahdanau" in history[0]
+    assert not any("attn-zoo-heatmap" in entry for entry in history)
+
+    # The answer is the page's one documented endpoint, named after the tab.
+    client = Client(app["url"], verbose=False)
+    assert "/bible_en_es_bahdanau" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert not any("draw" in name for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    defaults = model.search_options()
+    output, message = client.predict(SENTENCE, defaults["beam_size"], defaults["alpha"], api_name="/bible_en_es_bahdanau")
+    assert output == model.predict_texts([SENTENCE], beam_size=defaults["beam_size"], alpha=defaults["alpha"])[0].text
+    assert message == ""
+
+
 def test_examples_come_from_the_test_split(app, browser):
     model = app["models"]["bible_en_es_bahdanau"]
     items, note = example_items("bible_en_es_bahdanau", model, "text")
