@@ -53,7 +53,7 @@ def main():
     peer_sized = translation(
         source_vocab_size=int(data["source_vocab"]), target_vocab_size=int(data["target_vocab"]), **peer_training.OURS
     )
-    compare(keras, "unbucketed (peer-sized model)", peer_sized, unbucketed, args.rounds)
+    compare(keras, "unbucketed (peer-sized model)", peer_sized, unbucketed, args.rounds, PACKING)
 
     rng = np.random.default_rng(0)
     bucketed = []
@@ -68,37 +68,50 @@ def main():
         source_vocab_size=4000, target_vocab_size=4000, attention="bahdanau", units=256, embedding_dim=256,
         tie_embeddings=True, dropout=0.2,
     )
-    compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds)
+    compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, PACKING)
 
 
-def compare(keras, label, model, batches, rounds):
+def _packing(pack):
+    def setup(model):
+        model.decoder.pack_rows = pack
+
+    return setup
+
+
+PACKING = {"dense": _packing(False), "packed": _packing(True)}  # reference first
+
+
+def compare(keras, label, model, batches, rounds, variants):
+    """Training tokens/s of `model` on `batches` for each of two `variants` ({name: setup(model)},
+    the reference first), each traced into a training step of its own, rounds interleaved."""
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
     )
     tokens = sum(int((labels != 0).sum()) for _, labels in batches)
     real = [round(float((labels != 0).mean()), 2) for _, labels in batches]
+    (reference, reference_setup), (candidate, candidate_setup) = variants.items()
     steps = {}
-    for pack in (False, True):  # one compiled training step each; every batch traced before timing
-        model.decoder.pack_rows = pack
+    for name, setup in variants.items():  # one compiled training step each; every batch traced before timing
+        setup(model)
         model.make_train_function(force=True)
-        steps[pack] = model.train_function
+        steps[name] = model.train_function
         started = time.perf_counter()
         for x, y in batches:
             model.train_on_batch(x, y)
-        print(f"  {label}: warm-up {'packed' if pack else 'dense'} {time.perf_counter() - started:.0f}s", flush=True)
-    rates = {False: [], True: []}
+        print(f"  {label}: warm-up {name} {time.perf_counter() - started:.0f}s", flush=True)
+    rates = {name: [] for name in variants}
     for r in range(rounds):
-        for pack in (False, True) if r % 2 == 0 else (True, False):
-            model.train_function = steps[pack]
+        for name in (reference, candidate) if r % 2 == 0 else (candidate, reference):
+            model.train_function = steps[name]
             started = time.perf_counter()
             for x, y in batches:
                 model.train_on_batch(x, y)
-            rates[pack].append(tokens / (time.perf_counter() - started))
-    ratio = statistics.median(packed / dense for dense, packed in zip(rates[False], rates[True]))
+            rates[name].append(tokens / (time.perf_counter() - started))
+    ratio = statistics.median(c / r for r, c in zip(rates[reference], rates[candidate]))
     print(f"{label}: real fraction of target steps {real}")
-    print(f"  tokens/s dense {[round(v) for v in rates[False]]}, packed {[round(v) for v in rates[True]]}")
-    print(f"  packed / dense: {ratio:.2f} (median of per-round ratios)", flush=True)
+    print(f"  tokens/s {reference} {[round(v) for v in rates[reference]]}, {candidate} {[round(v) for v in rates[candidate]]}")
+    print(f"  {candidate} / {reference}: {ratio:.2f} (median of per-round ratios)", flush=True)
 
 
 if __name__ == "__main__":

@@ -558,3 +558,61 @@ def test_the_zoo_models_pack_rows_where_shapes_may_vary():
     assert model.decoder.pack_rows is (keras.backend.backend() == "tensorflow")
     model.compile(jit_compile=True)  # XLA needs static shapes
     assert model.decoder.pack_rows is False
+
+
+# -- The training loop's products against transposed copies (TensorFlow, `layers/linear.py`) -------
+@pytest.mark.parametrize("config_id", ["bahdanau-placement", "luong-input-feeding", "two-layers", "coverage", "lstm", "no-attention"])
+@pytest.mark.parametrize("pack", [False, True])
+def test_training_gradients_through_transposed_copies_equal_tensorflows_own(config_id, pack):
+    """In a tf.function (where `linear.matmul` takes its own gradient), a training call gives the
+    outputs and the gradients of TensorFlow's own products, inside the while loop, the step run
+    before it, and `scan_real_rows`' cond alike."""
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the transposed copies are TensorFlow's (other backends use keras.ops.matmul)")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    batch, steps = len(PACK_LENGTHS), 9
+    mask = tf.constant(np.arange(steps)[None, :] < PACK_LENGTHS[:, None])
+    inputs = tf.constant(rng.normal(size=(batch, steps, EMBED)).astype("float32"))
+    memory = tf.constant(rng.normal(size=(batch, TV, UNITS)).astype("float32"))
+    state = tf.constant(rng.normal(size=(batch, 10)).astype("float32"))
+    decoder = AttentionDecoder(UNITS, output_units=OUTPUT_UNITS, **STEP_CONFIGS[config_id])
+    decoder(inputs, memory, initial_state=state, mask=mask)
+    decoder.pack_rows = pack
+
+    def run():
+        @tf.function
+        def gradients(inputs, memory):
+            with tf.GradientTape() as tape:
+                outputs = decoder(inputs, memory, initial_state=state, mask=mask, training=True)
+                loss = tf.reduce_sum(tf.where(mask[..., None], outputs * outputs, 0.0))
+            return outputs, tape.gradient(loss, [inputs, memory] + decoder.trainable_variables)
+
+        graph = gradients.get_concrete_function(inputs, memory).graph.as_graph_def()
+        copies = "AttnZooMatMulWithCopy" in str(graph)
+        outputs, grads = gradients(inputs, memory)
+        return np_(outputs), [None if g is None else np_(tf.convert_to_tensor(g)) for g in grads], copies
+
+    fast, fast_gradients, used = run()
+    decoder._loop_kernels = lambda: []  # TensorFlow's own products and gradients
+    own, own_gradients, used_own = run()
+    assert used and not used_own
+    np.testing.assert_allclose(fast, own, atol=1e-6)
+    for f, o in zip(fast_gradients, own_gradients):
+        assert (f is None) == (o is None)
+        if f is not None:
+            np.testing.assert_allclose(f, o, atol=1e-5)
+
+
+def test_the_gru_step_of_the_training_loop_is_the_keras_cell():
+    from keras_attn_zoo.layers.attention_decoder import _gru_step
+
+    cell = keras.layers.GRUCell(UNITS)
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(5, 7)).astype("float32")
+    h = rng.normal(size=(5, UNITS)).astype("float32")
+    expected, _ = cell(x, [h])
+    cell.bias.assign(rng.normal(size=cell.bias.shape).astype("float32"))  # both biases count
+    expected, _ = cell(x, [h])
+    np.testing.assert_allclose(np_(_gru_step(cell, x, h)), np_(expected), atol=1e-6)

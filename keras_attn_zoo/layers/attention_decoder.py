@@ -2,6 +2,7 @@ import keras
 from keras import ops
 from keras.src.backend import get_keras_mask  # no public alias in Keras 3.15
 
+from keras_attn_zoo.layers import linear
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
 from keras_attn_zoo.layers.scan import scan, scan_real_rows
@@ -354,13 +355,13 @@ class AttentionDecoder(keras.layers.Layer):
             )
             context, gate = self._gate(query, context)
             cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
-            output = self.readout(ops.concatenate([top, context, inputs], -1))
+            output = self._readout(ops.concatenate([top, context, inputs], -1))
         else:
             cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
             cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
             context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
             context, gate = self._gate(top, context)
-            output = self.readout(ops.concatenate([context, top], -1))
+            output = self._readout(ops.concatenate([context, top], -1))
             if self.input_feeding:
                 new_state["feed"] = output
         new_state["cells"] = cells
@@ -385,9 +386,29 @@ class AttentionDecoder(keras.layers.Layer):
         for i, cell in enumerate(self.cells):
             if i > 0 and dropout_masks is not None:
                 x = x * dropout_masks[i - 1]
-            x, states = cell(x, list(cell_states[i]), training=training)
+            if self.cell == "gru" and linear.has_copy(cell.kernel):
+                x = _gru_step(cell, x, cell_states[i][0])
+                states = [x]
+            else:
+                x, states = cell(x, list(cell_states[i]), training=training)
             new_states.append(list(states))
         return new_states, x
+
+    def _readout(self, x):
+        """The output layer tanh(W_o x + b_o), with `linear.matmul` inside a training loop."""
+        if linear.has_copy(self.readout.kernel):
+            return ops.tanh(linear.matmul(x, self.readout.kernel) + self.readout.bias)
+        return self.readout(x)
+
+    def _loop_kernels(self):
+        """The kernels a training loop multiplies by at every step (see `linear.transposed_weights`)."""
+        kernels = [self.readout.kernel]
+        if self.cell == "gru":
+            kernels += [k for cell in self.cells for k in (cell.kernel, cell.recurrent_kernel)]
+        query_kernel = getattr(self.attention_layer, "query_kernel", None)
+        if query_kernel is not None:
+            kernels.append(query_kernel)
+        return kernels
 
     def _dropout_masks(self, batch, training):
         """One dropout mask per sequence between stacked cells, drawn before the loop.
@@ -428,9 +449,10 @@ class AttentionDecoder(keras.layers.Layer):
 
         def loop(body, init):
             """`body(carry, x_t, (bundle, masks))` over the steps: all of them, or each row's real ones."""
-            if lengths is None:
-                return scan(lambda carry, x_t: body(carry, x_t, (bundle, masks)), init, steps)
-            return None, scan_real_rows(body, init, steps, lengths, (bundle, masks))
+            with linear.transposed_weights(self._loop_kernels() if training else []):
+                if lengths is None:
+                    return scan(lambda carry, x_t: body(carry, x_t, (bundle, masks)), init, steps)
+                return None, scan_real_rows(body, init, steps, lengths, (bundle, masks))
 
         if self.parallel:
             def body(carry, x_t, context):
@@ -532,6 +554,18 @@ class AttentionDecoder(keras.layers.Layer):
             }
         )
         return config
+
+
+def _gru_step(cell, x, h):
+    """`keras.layers.GRUCell(units)`'s step (reset_after=True, sigmoid gates, tanh candidate), its
+    two products through `linear.matmul`; the tests hold it equal to the cell's own."""
+    input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
+    x_z, x_r, x_h = ops.split(linear.matmul(x, cell.kernel) + input_bias, 3, axis=-1)
+    h_z, h_r, h_h = ops.split(linear.matmul(h, cell.recurrent_kernel) + recurrent_bias, 3, axis=-1)
+    z = ops.sigmoid(x_z + h_z)
+    r = ops.sigmoid(x_r + h_r)
+    candidate = ops.tanh(x_h + r * h_h)
+    return z * h + (1 - z) * candidate
 
 
 def _first_shape(shape):

@@ -8,6 +8,8 @@ scored against projected keys (`score`). Everything else lives here, once: unpac
 import keras
 from keras import ops
 
+from keras_attn_zoo.layers import linear
+
 
 def masked_softmax(scores, value_mask=None):
     """Softmax over the last axis that gives padded memory exactly zero weight.
@@ -37,7 +39,7 @@ def project(x, kernel):
     2-D and back compiles everywhere.
     """
     if len(x.shape) == 2:
-        return ops.matmul(x, kernel)
+        return linear.matmul(x, kernel)
     shape = ops.shape(x)
     flat = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), kernel)
     return ops.reshape(flat, (shape[0], shape[1], kernel.shape[-1]))
