@@ -31,28 +31,13 @@ import peer_training  # noqa: E402 (the peer benchmark's batches and model size)
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--data", default=str(peer_training.DATA))
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "attn_zoo_peer_benchmark"))
-    args = parser.parse_args()
-
+    args = peer_arguments(__doc__)
     from keras_attn_zoo.native_logs import quiet_import
 
     keras = quiet_import("keras")
     from keras_attn_zoo.recipes import translation
 
-    batch_args = argparse.Namespace(
-        cache=args.cache, data=args.data, seed=0, batches=4, batch_size=64, max_length=100, bucketed=False
-    )
-    data = np.load(peer_training.prepare_batches(batch_args))
-    unbucketed = [
-        ({"source_ids": data[f"source_{b}"], "target_ids": data[f"target_ids_{b}"]}, data[f"labels_{b}"]) for b in range(4)
-    ]
-    keras.utils.set_random_seed(0)
-    peer_sized = translation(
-        source_vocab_size=int(data["source_vocab"]), target_vocab_size=int(data["target_vocab"]), **peer_training.OURS
-    )
+    peer_sized, unbucketed = peer_case(keras, args)
     compare(keras, "unbucketed (peer-sized model)", peer_sized, unbucketed, args.rounds, PACKING)
 
     rng = np.random.default_rng(0)
@@ -69,6 +54,33 @@ def main():
         tie_embeddings=True, dropout=0.2,
     )
     compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, PACKING)
+
+
+def peer_arguments(doc):
+    """--rounds, and where the peer benchmark's data and batches are."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--data", default=str(peer_training.DATA))
+    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "attn_zoo_peer_benchmark"))
+    return parser.parse_args()
+
+
+def peer_case(keras, args):
+    """`(model, batches)`: the peer benchmark's peer-sized model (seeded) and its 4 unbucketed batches."""
+    from keras_attn_zoo.recipes import translation
+
+    batch_args = argparse.Namespace(
+        cache=args.cache, data=args.data, seed=0, batches=4, batch_size=64, max_length=100, bucketed=False
+    )
+    data = np.load(peer_training.prepare_batches(batch_args))
+    batches = [
+        ({"source_ids": data[f"source_{b}"], "target_ids": data[f"target_ids_{b}"]}, data[f"labels_{b}"]) for b in range(4)
+    ]
+    keras.utils.set_random_seed(0)
+    model = translation(
+        source_vocab_size=int(data["source_vocab"]), target_vocab_size=int(data["target_vocab"]), **peer_training.OURS
+    )
+    return model, batches
 
 
 def _packing(pack):

@@ -11,16 +11,11 @@ padded steps skipped as `fit` does. Prints the tokens/s of every round and the m
 per-round ratios.
 """
 
-import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import packed_rows  # noqa: E402 (its interleaved comparison)
-import peer_training  # noqa: E402 (the peer benchmark's batches and model size)
+import packed_rows  # noqa: E402 (the peer benchmark's case and the interleaved comparison)
 
 
 def _copies(on):
@@ -35,30 +30,13 @@ def _copies(on):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--data", default=str(peer_training.DATA))
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "attn_zoo_peer_benchmark"))
-    args = parser.parse_args()
-
+    args = packed_rows.peer_arguments(__doc__)
     from keras_attn_zoo.native_logs import quiet_import
 
     keras = quiet_import("keras")
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("The transposed copies are TensorFlow's: run with KERAS_BACKEND=tensorflow.")
-    from keras_attn_zoo.recipes import translation
-
-    batch_args = argparse.Namespace(
-        cache=args.cache, data=args.data, seed=0, batches=4, batch_size=64, max_length=100, bucketed=False
-    )
-    data = np.load(peer_training.prepare_batches(batch_args))
-    batches = [
-        ({"source_ids": data[f"source_{b}"], "target_ids": data[f"target_ids_{b}"]}, data[f"labels_{b}"]) for b in range(4)
-    ]
-    keras.utils.set_random_seed(0)
-    model = translation(
-        source_vocab_size=int(data["source_vocab"]), target_vocab_size=int(data["target_vocab"]), **peer_training.OURS
-    )
+    model, batches = packed_rows.peer_case(keras, args)
     packed_rows.compare(keras, "peer batches (peer-sized model)", model, batches, args.rounds,
                         {"tensorflow's products": _copies(False), "transposed copies": _copies(True)})
 
