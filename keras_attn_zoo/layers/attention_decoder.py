@@ -401,13 +401,15 @@ class AttentionDecoder(keras.layers.Layer):
         return self.readout(x)
 
     def _loop_kernels(self):
-        """The kernels a training loop multiplies by at every step (see `linear.transposed_weights`)."""
-        kernels = [self.readout.kernel]
-        if self.cell == "gru":
-            kernels += [k for cell in self.cells for k in (cell.kernel, cell.recurrent_kernel)]
-        query_kernel = getattr(self.attention_layer, "query_kernel", None)
-        if query_kernel is not None:
-            kernels.append(query_kernel)
+        """The kernels a training loop multiplies by at every step (see `linear.transposed_weights`):
+        the GRU cells' (an LSTM keeps Keras' cell) and, unless the placement attends after the loop
+        (`parallel`), the readout's and the attention query's."""
+        kernels = [k for cell in self.cells for k in (cell.kernel, cell.recurrent_kernel)] if self.cell == "gru" else []
+        if not self.parallel:
+            kernels.append(self.readout.kernel)
+            query_kernel = getattr(self.attention_layer, "query_kernel", None)
+            if query_kernel is not None:
+                kernels.append(query_kernel)
         return kernels
 
     def _dropout_masks(self, batch, training):

@@ -8,7 +8,6 @@ every weight at every step. So, around the loop, `transposed_weights(kernels)` m
 each kernel's transpose; inside it, `matmul(x, kernel)` is differentiated as `dy @ copy` (the
 weight's own gradient, `xᵀ dy`, is TensorFlow's). Other backends, and calls outside the block,
 use `keras.ops.matmul` as is.
-
 """
 
 import contextlib
@@ -60,41 +59,32 @@ def matmul(x, kernel):
 def _matmul_with_copy(x, value, transposed):
     import tensorflow as tf
 
-    if tf.executing_eagerly():  # the override below acts on graphs (tf.function) only
+    if tf.executing_eagerly():  # the gradient below is recorded on graphs (tf.function) only
         return tf.matmul(x, value)
-    _register_gradients()
-    # The product of inputs cut from the tape, then an IdentityN over it and the inputs whose
-    # gradient is ours (`_matmul_gradient`): it reads the inputs from the op, as TensorFlow's own
-    # gradients do (a `tf.custom_gradient` closure over them broke inside `tf.cond`, which
-    # `scan_real_rows` uses).
-    product = tf.matmul(tf.stop_gradient(x), tf.stop_gradient(value))
-    return _with_gradient("AttnZooMatMulWithCopy", [product, x, value, transposed])
-
-
-def _with_gradient(name, tensors):
-    """`tensors[0]`, passed through an IdentityN over `tensors` whose gradient is `name`'s.
-
-    Two records of that gradient, as `tf.custom_gradient` makes them: the op's gradient override,
-    which TensorFlow's graph gradients read (inside while loops and conds), and a tape record,
-    which a `GradientTape` at the function's top level reads (it looks gradients up by op type).
-    """
-    import tensorflow as tf
-
-    with tf.compat.v1.get_default_graph().gradient_override_map({"IdentityN": name}):
+    _register_gradient()
+    # The product of inputs cut from the tape, passed through an IdentityN over it and the inputs,
+    # whose gradient is `_matmul_gradient`: it reads the inputs from the op, as TensorFlow's own
+    # gradients do (a `tf.custom_gradient` closure over them broke inside the `tf.cond` of
+    # `scan_real_rows`). Recorded twice, as `tf.custom_gradient` does: the op's gradient override,
+    # which TensorFlow's graph gradients read (inside while loops and conds), and a tape record,
+    # which a `GradientTape` at the function's top level reads (it looks gradients up by op type).
+    tensors = [tf.matmul(tf.stop_gradient(x), tf.stop_gradient(value)), x, value, transposed]
+    with tf.compat.v1.get_default_graph().gradient_override_map({"IdentityN": _GRADIENT}):
         outputs = tf.identity_n(tensors)
-    tf.__internal__.record_gradient(name, tensors, (), outputs)
+    tf.__internal__.record_gradient(_GRADIENT, tensors, (), outputs)
     return outputs[0]
 
 
-_registered = []
+_GRADIENT = "AttnZooMatMulWithCopy"
+_registered = []  # not empty once the gradient is registered with TensorFlow (once per process)
 
 
-def _register_gradients():
+def _register_gradient():
     if _registered:
         return
     import tensorflow as tf
 
-    @tf.RegisterGradient("AttnZooMatMulWithCopy")
+    @tf.RegisterGradient(_GRADIENT)
     def _matmul_gradient(op, dy, *unused):
         _, x, _, transposed = op.inputs
         return [None, tf.matmul(dy, transposed), tf.matmul(x, dy, transpose_a=True), None]
