@@ -102,7 +102,7 @@ def compare(keras, label, model, batches, rounds, variants):
     )
     tokens = sum(int((labels != 0).sum()) for _, labels in batches)
     real = [round(float((labels != 0).mean()), 2) for _, labels in batches]
-    (reference, reference_setup), (candidate, candidate_setup) = variants.items()
+    reference, candidate = variants
     steps = {}
     for name, setup in variants.items():  # one compiled training step each; every batch traced before timing
         setup(model)

@@ -63,12 +63,7 @@ def main():
     for name in args.names:
         folder = Path(args.runs) / name / "checkpoint" if args.runs else None
         model = load_checkpoint(folder) if folder else from_pretrained(name)
-        # A run is measured (and bundled) with its recipe file's [evaluation] search as it is now
-        # (settings chosen on dev after training); a bundled checkpoint already carries them.
-        recipe_search = load_recipe_file(ROOT / "recipes" / f"{name}.toml").get("evaluation") or None
-        if folder is not None and recipe_search:
-            model.search_options(**recipe_search)  # checked
-            model.search_defaults = dict(recipe_search)
+        recipe_search = publish.use_recipe_search(model, load_recipe_file(ROOT / "recipes" / f"{name}.toml"), folder)
         if args.alphas:
             tune_alpha(model, name, sources, references, args)
             continue

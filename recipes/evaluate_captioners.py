@@ -78,12 +78,7 @@ def main():
 
         folder = Path(args.runs) / name / "checkpoint" if args.runs else None
         model = load_checkpoint(folder) if folder else from_pretrained(name)
-        # A run is measured (and bundled) with its recipe file's [evaluation] search as it is now
-        # (settings chosen on dev after training); a bundled checkpoint already carries them.
-        recipe_search = spec.get("evaluation") or None
-        if folder is not None and recipe_search:
-            model.search_options(**recipe_search)  # checked
-            model.search_defaults = dict(recipe_search)
+        recipe_search = publish.use_recipe_search(model, spec, folder)
         if args.publish and folder is not None:
             # Bundle first, then measure what ships: float16 weights when float32 would pass the
             # size a file may have (Keras casts them back at load; the scores below are theirs).

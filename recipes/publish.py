@@ -3,6 +3,7 @@
     record(name, metrics)            the preset's [metrics] table, then every model card
     bundle(name, run_checkpoint)     the run's checkpoint into keras_attn_zoo/checkpoints/<name>,
                                      and the preset pointed at it (then `record` writes the cards)
+    use_recipe_search(model, spec)   a run's model searches with its recipe's [evaluation] as it is now
 """
 
 from pathlib import Path
@@ -17,6 +18,19 @@ def record(name, metrics):
 
     presets.update_metrics(name, metrics)
     write_cards()  # model_cards/<name>.md and the bundled README.md, from the preset + metadata
+
+
+def use_recipe_search(model, spec, folder):
+    """The recipe's `[evaluation]` search (or None), made `model`'s defaults when it comes from a run `folder`.
+
+    A run is measured (and bundled) with its recipe file's [evaluation] as it is now (settings
+    chosen on dev after training); a bundled checkpoint (`folder` None) already carries them.
+    """
+    recipe_search = spec.get("evaluation") or None
+    if folder is not None and recipe_search:
+        model.search_options(**recipe_search)  # checked
+        model.search_defaults = dict(recipe_search)
+    return recipe_search
 
 
 def bundle(name, folder, search_defaults=None, weights_dtype="float32"):

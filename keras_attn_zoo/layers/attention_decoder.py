@@ -221,6 +221,10 @@ class AttentionDecoder(keras.layers.Layer):
     # it on in `compile` when that holds. A runtime setting: not saved, no effect on any real
     # step's output; calls that do not train (predict, evaluate) keep the dense loop's outputs.
     pack_rows = False
+    # Whether a training call multiplies by transposed copies of the loop's kernels
+    # (`keras_attn_zoo.layers.linear`: the same outputs and gradients, faster on TensorFlow); off,
+    # TensorFlow's own products. A runtime setting for comparisons (benchmarks, tests): not saved.
+    transposed_copies = True
 
     def _packed_lengths(self, mask, training):
         """Each row's steps up to its last real one, when `pack_rows` applies; else None."""
@@ -451,7 +455,7 @@ class AttentionDecoder(keras.layers.Layer):
 
         def loop(body, init):
             """`body(carry, x_t, (bundle, masks))` over the steps: all of them, or each row's real ones."""
-            with linear.transposed_weights(self._loop_kernels() if training else []):
+            with linear.transposed_weights(self._loop_kernels() if training and self.transposed_copies else []):
                 if lengths is None:
                     return scan(lambda carry, x_t: body(carry, x_t, (bundle, masks)), init, steps)
                 return None, scan_real_rows(body, init, steps, lengths, (bundle, masks))
