@@ -6,6 +6,7 @@ from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.base_attention import BaseAttention, masked_softmax
 from keras_attn_zoo.layers.luong_attention import LuongAttention
 from keras_attn_zoo.layers.pointer_generator import PointerGenerator
+from keras_attn_zoo.layers.real_positions import OutputProjection
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "BahdanauAttention",
     "BaseAttention",
     "LuongAttention",
+    "OutputProjection",
     "PointerGenerator",
     "TiedEmbedding",
     "masked_softmax",

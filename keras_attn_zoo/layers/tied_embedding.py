@@ -1,6 +1,8 @@
 import keras
 from keras import ops
 
+from keras_attn_zoo.layers import real_positions
+
 
 @keras.saving.register_keras_serializable(package="keras_attn_zoo")
 class TiedEmbedding(keras.layers.Embedding):
@@ -55,12 +57,22 @@ class TiedEmbedding(keras.layers.Embedding):
         if self.built:
             self.output_bias.assign(store["output_bias"])
 
-    def call(self, inputs, reverse=False):
-        if reverse:
-            return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))) + ops.cast(
-                self.output_bias, inputs.dtype
-            )
-        return super().call(inputs)
+    # Whether a reverse training call computes logits at the mask's real positions only (see
+    # `keras_attn_zoo.layers.real_positions`): a runtime setting, off by default, set by the zoo's
+    # models in `compile`; not saved.
+    real_positions_only = False
+
+    def call(self, inputs, reverse=False, training=None, mask=None):
+        if not reverse:
+            return super().call(inputs)
+        if real_positions.applies(self, inputs, mask, training):
+            return real_positions.at_real_positions(self._reverse, inputs, mask)
+        return self._reverse(inputs)
+
+    def _reverse(self, inputs):
+        return ops.matmul(inputs, ops.transpose(ops.cast(self.embeddings, inputs.dtype))) + ops.cast(
+            self.output_bias, inputs.dtype
+        )
 
     def compute_mask(self, inputs, mask=None):
         # Keras passes no call arguments here: vectors (a reverse call) keep their mask.
@@ -73,6 +85,6 @@ class TiedEmbedding(keras.layers.Embedding):
             return tuple(input_shape[:-1]) + (self.input_dim,)
         return super().compute_output_shape(input_shape)
 
-    def compute_output_spec(self, inputs, reverse=False):
+    def compute_output_spec(self, inputs, reverse=False, training=None, mask=None):
         shape = self.compute_output_shape(inputs.shape, reverse=reverse)
         return keras.KerasTensor(shape, dtype=self.compute_dtype)

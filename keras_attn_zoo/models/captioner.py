@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
+from keras_attn_zoo.layers.real_positions import OutputProjection
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 from keras_attn_zoo.models.encoder_decoder import EncoderDecoder
 
@@ -150,7 +151,7 @@ class Captioner(EncoderDecoder):
             doubly_stochastic_target=doubly_stochastic_target,
             name="decoder",
         )
-        self.output_projection = None if tie_embeddings else keras.layers.Dense(vocab_size, name="output_projection")
+        self.output_projection = None if tie_embeddings else OutputProjection(vocab_size, name="output_projection")
         self.copy_layer = None
         self.cnn = _trainable_encoder(encoder, encoder_weights, image_size, feature_layer) if train_encoder else None
         self._loss_trackers(0.0, doubly_stochastic_loss_weight)

@@ -97,19 +97,31 @@ class EncoderDecoder(keras.Model):
             optimizer: "auto" is Adam (learning rate 1e-3, each gradient clipped to norm 1).
             loss: "auto" is the cross-entropy of the logits over the real target tokens:
                 `SparseCategoricalCrossentropy(from_logits=True, ignore_class=0)` (0 is padding).
-            metrics: "auto" is token accuracy; padded steps do not count (the logits carry the
+            metrics: "auto" is token accuracy, the share of real target tokens whose logit is
+                the largest (`SparseTopKCategoricalAccuracy(k=1)`: the same as argmax accuracy but
+                for exact ties, which count as hits; `SparseCategoricalAccuracy` costs three more
+                passes over the (batch, T, vocabulary) logits on TensorFlow for its handling of
+                -0.0: 2-7% of a training step in
+                `benchmarks/real_positions.py`); padded steps do not count (the logits carry the
                 target mask, which Keras applies to losses and metrics).
             **kwargs: any other `keras.Model.compile` argument.
+
+        On TensorFlow without XLA, training steps (fit; not evaluate or predict) then skip the
+        padding where shapes may vary: the decoder runs each row over its real steps only
+        (`AttentionDecoder.pack_rows`) and the logits are computed at the real positions only
+        (`keras_attn_zoo.layers.real_positions`); zeros at padded positions, which the mask hides
+        from every Keras loss and metric.
         """
         if optimizer == "auto":
             optimizer = keras.optimizers.Adam(1e-3, clipnorm=1.0)
         if loss == "auto":
             loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD_ID)
         if metrics == "auto":
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+            metrics = [keras.metrics.SparseTopKCategoricalAccuracy(k=1, name="accuracy")]
         super().compile(optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
-        # Training steps (fit; not evaluate or predict) skip each row's padded steps where shapes may vary.
-        self.decoder.pack_rows = keras.backend.backend() == "tensorflow" and not self.jit_compile
+        skip_padding = keras.backend.backend() == "tensorflow" and not self.jit_compile
+        self.decoder.pack_rows = skip_padding
+        self._logits_layer().real_positions_only = skip_padding
 
     def _loss_trackers(self, coverage_loss_weight, doubly_stochastic_loss_weight):
         self.coverage_loss_tracker = keras.metrics.Mean(name="coverage_loss") if coverage_loss_weight else None
@@ -129,6 +141,10 @@ class EncoderDecoder(keras.Model):
         return total
 
     # -- Output layer ---------------------------------------------------------------------------
+    def _logits_layer(self):
+        """The layer that makes the logits: the output projection, or the tied target embedding."""
+        return self.target_embedding if self.output_projection is None else self.output_projection
+
     def _logits(self, decoded):
         if self.output_projection is None:
             return self.target_embedding(decoded, reverse=True)

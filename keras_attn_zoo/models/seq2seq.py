@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.pointer_generator import PointerGenerator
+from keras_attn_zoo.layers.real_positions import OutputProjection
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
 from keras_attn_zoo.models.encoder_decoder import (  # noqa: F401 (the ids and defaults: public here too)
     BOS_ID,
@@ -147,7 +148,7 @@ class Seq2Seq(EncoderDecoder):
             doubly_stochastic_target=doubly_stochastic_target,
             name="decoder",
         )
-        self.output_projection = None if tie_embeddings else keras.layers.Dense(target_vocab_size, name="output_projection")
+        self.output_projection = None if tie_embeddings else OutputProjection(target_vocab_size, name="output_projection")
         self.copy_layer = PointerGenerator(target_vocab_size, name="pointer_generator") if copy else None
         self._loss_trackers(coverage_loss_weight, doubly_stochastic_loss_weight)
 
