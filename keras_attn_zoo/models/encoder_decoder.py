@@ -101,9 +101,9 @@ class EncoderDecoder(keras.Model):
                 the largest (`SparseTopKCategoricalAccuracy(k=1)`: the same as argmax accuracy but
                 for exact ties, which count as hits; `SparseCategoricalAccuracy` costs three more
                 passes over the (batch, T, vocabulary) logits on TensorFlow for its handling of
-                -0.0: 2-7% of a training step in
-                `benchmarks/real_positions.py`); padded steps do not count (the logits carry the
-                target mask, which Keras applies to losses and metrics).
+                -0.0: 2-7% of a training step in `benchmarks/real_positions.py`); padded steps do
+                not count (the logits carry the target mask, which Keras applies to losses and
+                metrics).
             **kwargs: any other `keras.Model.compile` argument.
 
         On TensorFlow without XLA, training steps (fit; not evaluate or predict) then skip the
