@@ -14,6 +14,8 @@ sequences). TensorFlow only, outside XLA: the number of real positions changes w
 
 import keras
 
+from keras_attn_zoo.layers.scan import padded_enough
+
 
 def at_real_positions(fn, inputs, mask):
     """`fn` over the positions of `inputs` (batch, T, D) where `mask` (batch, T) is True; zeros elsewhere.
@@ -36,7 +38,7 @@ def at_real_positions(fn, inputs, mask):
         outputs.set_shape(inputs.shape[:-1] + rows.shape[-1:])
         return outputs
 
-    padded = 5 * tf.math.count_nonzero(mask, dtype=tf.int32) < 4 * tf.size(mask)
+    padded = padded_enough(tf.math.count_nonzero(mask, dtype=tf.int32), tf.size(mask))
     return tf.cond(padded, real_only, lambda: fn(inputs))
 
 
