@@ -616,3 +616,39 @@ def test_the_gru_step_of_the_training_loop_is_the_keras_cell():
     cell.bias.assign(rng.normal(size=cell.bias.shape).astype("float32"))  # both biases count
     expected, _ = cell(x, [h])
     np.testing.assert_allclose(np_(_gru_step(cell, x, h)), np_(expected), atol=1e-6)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "concat", "general"])
+def test_jax_recomputes_the_loop_scores_in_the_backward_pass_with_the_same_gradients(attention, monkeypatch):
+    """On JAX the decoder loop's scores run under `jax.checkpoint` (base_attention._recomputed_in_backward):
+    the gradients of every weight are those of the plain scan, and the compiled gradient needs
+    less scratch memory where the score has (batch, Tv, units) intermediates (the additive ones:
+    Bahdanau, concat), no more where it has none (general)."""
+    if keras.backend.backend() != "jax":
+        pytest.skip("the recompute is JAX's; other backends call the score as it is")
+    import jax
+
+    from keras_attn_zoo.layers import base_attention
+
+    inputs, memory, state = dense_inputs(seed=3)
+    inputs, memory = np.tile(inputs, (8, 4, 1)), np.tile(memory, (8, 6, 4))  # 16 rows, 16 steps, Tv 30, D 32
+    decoder = AttentionDecoder(32, attention=attention, placement="bahdanau" if attention == "bahdanau" else "luong")
+    decoder(inputs, memory)
+    weights = [w.value for w in decoder.trainable_weights]
+
+    def loss(values):
+        fixed = [v.value for v in decoder.non_trainable_variables]
+        outputs, _ = decoder.stateless_call(values, fixed, inputs, memory, training=True)
+        return ops.sum(ops.square(outputs))
+
+    def compiled_and_gradients():
+        grad = jax.jit(jax.grad(loss))
+        return grad.lower(weights).compile(), grad(weights)
+
+    recomputed, grads = compiled_and_gradients()
+    monkeypatch.setattr(base_attention, "_recomputed_in_backward", lambda score: score)
+    stored, reference = compiled_and_gradients()
+    for g, r in zip(grads, reference):  # equal up to float32 rounding (XLA may fuse the recompute differently)
+        np.testing.assert_allclose(np_(g), np_(r), rtol=1e-4, atol=1e-5 * np.abs(np_(r)).max())
+    scratch, scratch_stored = (c.memory_analysis().temp_size_in_bytes for c in (recomputed, stored))
+    assert scratch < scratch_stored if attention in ("bahdanau", "concat") else scratch <= scratch_stored

@@ -64,6 +64,8 @@ class BahdanauAttention(BaseAttention):
         self.use_coverage = use_coverage
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
 
+    wide_score = True  # the (batch, Tq, Tv, units) sum and its tanh
+
     def build_score(self, query_dim, key_dim):
         init = self.kernel_initializer
         self.query_kernel = self.add_weight(name="query_kernel", shape=(query_dim, self.units), initializer=init)

@@ -36,12 +36,14 @@ def project(x, kernel):
 
     Keras' TensorFlow matmul turns a 3-D x 2-D product into a tensordot whose gradient inside a
     while loop XLA cannot compile (`jit_compile=True`, Keras' default on GPUs); a reshape to
-    2-D and back compiles everywhere.
+    2-D and back compiles everywhere. The product is `linear.matmul`'s, so a one-step query
+    (batch, 1, Dq) projected inside a decoder's training loop uses the kernel's transposed copy
+    (`AttentionDecoder._loop_kernels` makes one for the query kernel).
     """
     if len(x.shape) == 2:
         return linear.matmul(x, kernel)
     shape = ops.shape(x)
-    flat = ops.matmul(ops.reshape(x, (-1, x.shape[-1])), kernel)
+    flat = linear.matmul(ops.reshape(x, (-1, x.shape[-1])), kernel)
     return ops.reshape(flat, (shape[0], shape[1], kernel.shape[-1]))
 
 
@@ -58,6 +60,29 @@ def additive_score(features, vector):
     return ops.reshape(scores, shape[:-1])
 
 
+def _recomputed_in_backward(score):
+    """`score` whose (batch, Tv, units) intermediates the backward pass recomputes instead of storing, on JAX.
+
+    Inside a decoder loop, JAX's `lax.scan` keeps every step's intermediates for the backward
+    pass: for the additive scores the sum W_q q + W_k k and its tanh, two zero-filled buffers of
+    steps x batch x Tv x units floats (420 MB for a 40-step batch of 64 at 512 units) written at
+    every training step. Under `jax.checkpoint` only the products without batch dimensions (the
+    projected query, the score column) are kept and the backward pass recomputes the rest. Measured
+    on JAX (`benchmarks/jax_recompute.py`): 1.08x on bucketed batches (what `attn-zoo train`
+    feeds), 0.99x on long unbucketed ones; in `benchmarks/peer_training.py --bucketed` JAX went
+    from 0.72x to 0.93x TensorFlow's tokens/s. TensorFlow's while loop pushes each step's tensors
+    without zero-filling them; the same recompute gave no gain there (a custom gradient, 1.00x), so
+    other backends call `score` as it is. Values and gradients are unchanged (to float rounding).
+    Scores without such intermediates (dot, general, cosine) are left alone: the recompute would
+    only add work.
+    """
+    if keras.backend.backend() != "jax":
+        return score
+    import jax
+
+    return jax.checkpoint(score, policy=jax.checkpoint_policies.dots_with_no_batch_dims_saveable)
+
+
 class BaseAttention(keras.layers.Layer):
     """Base class: `layer([query, value(, key)], mask=[query_mask, value_mask])`.
 
@@ -70,6 +95,12 @@ class BaseAttention(keras.layers.Layer):
         self.supports_masking = True
 
     # -- Subclass hooks -------------------------------------------------------------------------
+    @property
+    def wide_score(self):
+        """Whether `score` builds (batch, Tq, Tv, units) intermediates (the additive scores), which
+        decoder loops on JAX recompute in the backward pass rather than store."""
+        return False
+
     def build_score(self, query_dim, key_dim):
         raise NotImplementedError
 
@@ -134,7 +165,8 @@ class BaseAttention(keras.layers.Layer):
             query = ops.expand_dims(query, 1)
             if coverage is not None:
                 coverage = ops.expand_dims(coverage, 1)
-        weights = masked_softmax(self.score(query, processed_key, coverage), value_mask)
+        score = _recomputed_in_backward(self.score) if single_step and self.wide_score else self.score
+        weights = masked_softmax(score(query, processed_key, coverage), value_mask)
         context = ops.matmul(weights, ops.cast(value, weights.dtype))
         if single_step:
             return ops.squeeze(context, 1), ops.squeeze(weights, 1)

@@ -103,6 +103,10 @@ class LuongAttention(BaseAttention):
             return float(self.scale_init)
         return 10.0 if self.score_mode == "cosine" else 1.0
 
+    @property
+    def wide_score(self):
+        return self.score_mode == "concat"  # the (batch, Tq, Tv, units) tanh of the concat score
+
     def process_key(self, key):
         if self.score_mode == "general":
             return project(key, self.kernel)
