@@ -41,10 +41,7 @@ def main():
         "scores stored": _wrapping(base_attention, lambda score: score),
         "scores recomputed": _wrapping(base_attention, base_attention._recomputed_in_backward),
     }
-    model, batches = packed_rows.peer_case(keras, args)
-    packed_rows.compare(keras, "unbucketed (peer-sized model)", model, batches, args.rounds, variants)
-    recipe_sized, bucketed = packed_rows.bucketed_case(keras)
-    packed_rows.compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, variants)
+    packed_rows.both_cases(keras, args, variants)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,17 @@ def main():
     from keras_attn_zoo.native_logs import quiet_import
 
     keras = quiet_import("keras")
-    peer_sized, unbucketed = peer_case(keras, args)
-    compare(keras, "unbucketed (peer-sized model)", peer_sized, unbucketed, args.rounds, PACKING)
+    both_cases(keras, args, PACKING)
 
+
+def both_cases(keras, args, variants):
+    """`compare` of `variants` on the unbucketed peer case, then on the bucketed recipe-sized case;
+    returns the peer case's `(model, batches)` for further comparisons."""
+    peer_sized, unbucketed = peer_case(keras, args)
+    compare(keras, "unbucketed (peer-sized model)", peer_sized, unbucketed, args.rounds, variants)
     recipe_sized, bucketed = bucketed_case(keras)
-    compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, PACKING)
+    compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, variants)
+    return peer_sized, unbucketed
 
 
 def bucketed_case(keras):

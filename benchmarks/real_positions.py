@@ -52,10 +52,7 @@ def main():
     if keras.backend.backend() != "tensorflow":
         raise SystemExit("Logits at real positions only are TensorFlow's: run with KERAS_BACKEND=tensorflow.")
     logits = {"every position": _real_positions(False), "real positions only": _real_positions(True)}
-    model, batches = packed_rows.peer_case(keras, args)
-    packed_rows.compare(keras, "unbucketed (peer-sized model)", model, batches, args.rounds, logits)
-    recipe_sized, bucketed = packed_rows.bucketed_case(keras)
-    packed_rows.compare(keras, "bucketed (Bible recipe model)", recipe_sized, bucketed, args.rounds, logits)
+    model, batches = packed_rows.both_cases(keras, args, logits)
     metrics = {"argmax accuracy": _metric("argmax"), "top-1 accuracy": _metric("top-1")}
     packed_rows.compare(keras, "metric, unbucketed (peer-sized model)", model, batches, args.rounds, metrics)
 

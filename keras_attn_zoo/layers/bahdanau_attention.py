@@ -48,6 +48,8 @@ class BahdanauAttention(BaseAttention):
     and Translate", ICLR 2015.
     """
 
+    wide_score = True  # the (batch, Tq, Tv, units) sum and its tanh
+
     def __init__(
         self,
         units,
@@ -63,8 +65,6 @@ class BahdanauAttention(BaseAttention):
         self.normalize = normalize
         self.use_coverage = use_coverage
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
-
-    wide_score = True  # the (batch, Tq, Tv, units) sum and its tanh
 
     def build_score(self, query_dim, key_dim):
         init = self.kernel_initializer
