@@ -30,6 +30,10 @@ results is, round by round, the faster of them. Install it as the peer README sa
 
 Without it the script says so and still measures ours.
 
+Ours runs with `keras_attn_zoo.allocator.keep_freed_memory()` set, as every `attn-zoo` command
+runs; `--compare-allocator` adds a candidate per backend with glibc's malloc defaults, and JoeyNMT
+workers with the same settings (`GLIBC_TUNABLES`), which count towards the peer's best.
+
 Training. One step is forward, backward, gradient clipping at norm 1.0 and an Adam (1e-3) update,
 in training mode (dropout on). Ours runs `model.train_on_batch`, the step `fit` runs (compiled as
 `keras_attn_zoo.training.train` compiles it; on JAX with the batch's lengths rounded up as
@@ -52,6 +56,8 @@ shared and noisy, the absolute figures move with the load.
     python benchmarks/peer_training.py                                   # ours (TensorFlow) vs JoeyNMT
     python benchmarks/peer_training.py --backends tensorflow jax         # and ours on JAX vs TensorFlow
     python benchmarks/peer_training.py --bucketed --skip-decoding        # batches as `attn-zoo train` makes them
+    python benchmarks/peer_training.py --compare-allocator --skip-decoding --peer-python /nonexistent
+                                                                         # ours with and without keep_freed_memory
     python benchmarks/peer_training.py --quick                           # smoke run
 """
 
@@ -198,7 +204,11 @@ def _serve(handlers, info):
 
 def ours_worker(args):
     # Keras is imported here, after KERAS_BACKEND was set by the parent.
+    from keras_attn_zoo.allocator import keep_freed_memory
     from keras_attn_zoo.native_logs import quiet_import
+
+    if not args.allocator_defaults:  # as `attn-zoo` does, before TensorFlow or JAX start threads
+        keep_freed_memory()
 
     keras = quiet_import("keras")  # TensorFlow's load-time log lines silenced; oneDNN stays on
     quiet_import("tensorflow")  # also loaded on JAX (tf.data, tensorflow-text)
@@ -422,6 +432,11 @@ def main():
         "--bucketed", action="store_true",
         help="batches of one target-length bucket each, as `attn-zoo train` makes them (default: random verses)",
     )
+    parser.add_argument(
+        "--compare-allocator", action="store_true",
+        help="also run ours with glibc's malloc defaults (not `keep_freed_memory`), and the peer with its settings",
+    )
+    parser.add_argument("--allocator-defaults", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--skip-decoding", action="store_true")
     parser.add_argument("--skip-training", action="store_true")
     parser.add_argument("--quick", action="store_true", help="2 batches of 16, 2 rounds, 8 tokens: checks the script runs")
@@ -448,7 +463,10 @@ def main():
     workers = []
     for backend in args.backends:
         env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-        workers.append(Worker(f"ours-{backend}", [sys.executable, __file__, "--worker", "ours", *common], env=env))
+        command = [sys.executable, __file__, "--worker", "ours", *common]
+        workers.append(Worker(f"ours-{backend}", command, env=env))
+        if args.compare_allocator:
+            workers.append(Worker(f"ours-{backend}-malloc-defaults", command + ["--allocator-defaults"], env=env))
     peer = Path(args.peer_python)
     if not peer.exists():
         print(f"  JoeyNMT is NOT installed ({peer} does not exist): measuring ours only. See the docstring to install it.")
@@ -460,9 +478,14 @@ def main():
             for threads in args.threads:
                 command = [str(peer), __file__, "--worker", "joeynmt", "--peer-config", args.peer_config, *common]
                 workers.append(Worker(f"joeynmt-{threads}t", command + ["--threads", str(threads)]))
+                if args.compare_allocator:  # the peer with the same malloc settings, set from outside
+                    from keras_attn_zoo.allocator import GLIBC_TUNABLES
+
+                    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
+                    workers.append(Worker(f"joeynmt-{threads}t-kept", command + ["--threads", str(threads)], env=env))
     for w in workers:
         print(f"  {w.name}: {w.info['parameters']:,} parameters; {w.info['versions']}", flush=True)
-    references = ["joeynmt", "ours-tensorflow"]
+    references = ["joeynmt", "ours-tensorflow"] + [f"ours-{b}-malloc-defaults" for b in args.backends if args.compare_allocator]
     headline = []
 
     if not args.skip_training:

@@ -215,6 +215,11 @@ def _terminated(signum, frame):
 
 def main():
     """The `attn-zoo` console script."""
+    from keras_attn_zoo.allocator import keep_freed_memory
+
+    # Before TensorFlow or JAX start their threads: freed buffers are reused, not paged in afresh
+    # every training step (see `keras_attn_zoo.allocator`).
+    keep_freed_memory()
     with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
         signal.signal(signal.SIGTERM, _terminated)
     cli(prog_name="attn-zoo")
