@@ -475,14 +475,14 @@ def main():
         if check.returncode != 0:
             print(f"  JoeyNMT is NOT importable with {peer}: measuring ours only.\n{check.stderr.strip()[-500:]}")
         else:
+            from keras_attn_zoo.allocator import GLIBC_TUNABLES
+
             for threads in args.threads:
                 command = [str(peer), __file__, "--worker", "joeynmt", "--peer-config", args.peer_config, *common]
-                workers.append(Worker(f"joeynmt-{threads}t", command + ["--threads", str(threads)]))
+                command += ["--threads", str(threads)]
+                workers.append(Worker(f"joeynmt-{threads}t", command))
                 if args.compare_allocator:  # the peer with the same malloc settings, set from outside
-                    from keras_attn_zoo.allocator import GLIBC_TUNABLES
-
-                    env = dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)
-                    workers.append(Worker(f"joeynmt-{threads}t-kept", command + ["--threads", str(threads)], env=env))
+                    workers.append(Worker(f"joeynmt-{threads}t-kept", command, env=dict(os.environ, GLIBC_TUNABLES=GLIBC_TUNABLES)))
     for w in workers:
         print(f"  {w.name}: {w.info['parameters']:,} parameters; {w.info['versions']}", flush=True)
     references = ["joeynmt", "ours-tensorflow"] + [f"ours-{b}-malloc-defaults" for b in args.backends if args.compare_allocator]
