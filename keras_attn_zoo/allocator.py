@@ -7,8 +7,8 @@ back to the kernel when they are freed, and the threads' arenas trim their heaps
 gets its buffers as fresh pages again: about 100,000 page faults a step for the peer-sized model
 of `benchmarks/peer_training.py`, each a trip into the kernel and a zero-filled page.
 `keep_freed_memory` makes malloc keep what is freed (one arena, no mmap, no trimming): about 1,000
-page faults a step, and the step correspondingly faster (`benchmarks/peer_training.py
---compare-allocator`).
+page faults a step; training 1.00-1.09x as fast on TensorFlow and 1.11-1.29x on JAX
+(`benchmarks/peer_training.py --compare-allocator`), with the same peak memory.
 
 The cost: the process holds on to the most memory it has used until it exits (it does anyway while
 training, step after step). `attn-zoo` sets it for every command; call it yourself before training
