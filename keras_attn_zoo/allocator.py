@@ -35,10 +35,15 @@ _SETTINGS = (
 GLIBC_TUNABLES = ":".join(f"glibc.malloc.{name}={value}" for _, name, value in _SETTINGS)
 
 
+def available():
+    """Whether this process's C library is glibc, whose malloc `keep_freed_memory` sets."""
+    return platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+
 def keep_freed_memory():
     """Sets glibc's malloc to keep freed memory for reuse (see the module). Returns whether it did:
     False where the C library is not glibc."""
-    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+    if not available():
         return False
     try:
         mallopt = ctypes.CDLL(None).mallopt

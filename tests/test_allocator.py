@@ -6,15 +6,14 @@ training step's largest buffers.
 """
 
 import os
-import platform
 import subprocess
 import sys
 
 import pytest
 
-pytestmark = pytest.mark.skipif(
-    platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's"
-)
+from keras_attn_zoo.allocator import available
+
+pytestmark = pytest.mark.skipif(not available(), reason="mallopt is glibc's")
 
 ROUNDS = 20
 BLOCK = 64 << 20
