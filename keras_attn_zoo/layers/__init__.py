@@ -4,6 +4,7 @@
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
 from keras_attn_zoo.layers.base_attention import BaseAttention, masked_softmax
+from keras_attn_zoo.layers.gru import GRU
 from keras_attn_zoo.layers.luong_attention import LuongAttention
 from keras_attn_zoo.layers.pointer_generator import PointerGenerator
 from keras_attn_zoo.layers.real_positions import OutputProjection
@@ -13,6 +14,7 @@ __all__ = [
     "AttentionDecoder",
     "BahdanauAttention",
     "BaseAttention",
+    "GRU",
     "LuongAttention",
     "OutputProjection",
     "PointerGenerator",

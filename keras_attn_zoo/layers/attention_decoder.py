@@ -4,6 +4,7 @@ from keras.src.backend import get_keras_mask  # no public alias in Keras 3.15
 
 from keras_attn_zoo.layers import linear
 from keras_attn_zoo.layers.bahdanau_attention import BahdanauAttention
+from keras_attn_zoo.layers.gru import gru_step
 from keras_attn_zoo.layers.luong_attention import SCORE_MODES, LuongAttention
 from keras_attn_zoo.layers.scan import scan, scan_real_rows
 
@@ -328,7 +329,7 @@ class AttentionDecoder(keras.layers.Layer):
                         layer_parts.append(ops.cast(source, self.compute_dtype))
                 parts.append(layer_parts)
         state = {"cells": parts or [[zeros] * self.state_parts for _ in range(self.num_layers)]}
-        if self.placement == "luong" and self.input_feeding:
+        if self.feeds_output:
             state["feed"] = ops.zeros((batch, self.output_size), dtype=self.compute_dtype)
         if self.coverage:
             state["coverage"] = ops.zeros(ops.shape(values)[:2], dtype=self.compute_dtype)
@@ -344,13 +345,29 @@ class AttentionDecoder(keras.layers.Layer):
         switch reads; zeros context without attention), and with `gate_context` also
         `"gate"`: (batch,), the step's β.
         """
+        new_state, weights, features, readout_input = self._advance(inputs, state, memory, training, dropout_masks)
+        output = self._readout(readout_input)
+        if self.feeds_output:
+            new_state["feed"] = output
+        if return_features:
+            return output, new_state, weights, features
+        return output, new_state, weights
+
+    @property
+    def feeds_output(self):
+        """True when a step's output is part of the next step's input (Luong's input feeding): only
+        then does the readout have to run inside the training loop."""
+        return self.placement == "luong" and self.input_feeding
+
+    def _advance(self, inputs, state, memory, training=False, dropout_masks=None):
+        """A step up to the readout: `(new_state, weights, features, readout_input)`, where
+        `readout_input` is `_readout_input(features["state"], features["context"], inputs)`."""
         coverage = state.get("coverage")
         new_state = {}
         gate = None
         if self.attention is None:
             cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
-            output = self.readout(top)
-            weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=output.dtype)
+            weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=top.dtype)
             context = ops.zeros_like(memory["values"][:, 0])
         elif self.placement == "bahdanau":
             query = state["cells"][-1][0]
@@ -359,24 +376,26 @@ class AttentionDecoder(keras.layers.Layer):
             )
             context, gate = self._gate(query, context)
             cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
-            output = self._readout(ops.concatenate([top, context, inputs], -1))
         else:
             cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
             cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
             context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
             context, gate = self._gate(top, context)
-            output = self._readout(ops.concatenate([context, top], -1))
-            if self.input_feeding:
-                new_state["feed"] = output
         new_state["cells"] = cells
         if coverage is not None:
             new_state["coverage"] = coverage + weights
-        if return_features:
-            features = {"context": context, "state": top}
-            if gate is not None:
-                features["gate"] = gate
-            return output, new_state, weights, features
-        return output, new_state, weights
+        features = {"context": context, "state": top}
+        if gate is not None:
+            features["gate"] = gate
+        return new_state, weights, features, self._readout_input(top, context, inputs)
+
+    def _readout_input(self, top, context, inputs):
+        """What the readout reads, for one step (batch, ...) or all of them (batch, T, ...)."""
+        if self.attention is None:
+            return top
+        if self.placement == "bahdanau":
+            return ops.concatenate([top, context, inputs], -1)
+        return ops.concatenate([context, top], -1)
 
     def _gate(self, query, context):
         """Xu et al.'s β = σ(w_β · query + b_β) and the context it scales; (context, None) without the gate."""
@@ -391,7 +410,7 @@ class AttentionDecoder(keras.layers.Layer):
             if i > 0 and dropout_masks is not None:
                 x = x * dropout_masks[i - 1]
             if self.cell == "gru" and linear.has_copy(cell.kernel):
-                x = _gru_step(cell, x, cell_states[i][0])
+                x = gru_step(cell, linear.matmul(x, cell.kernel) + cell.bias[0], cell_states[i][0])
                 states = [x]
             else:
                 x, states = cell(x, list(cell_states[i]), training=training)
@@ -406,11 +425,13 @@ class AttentionDecoder(keras.layers.Layer):
 
     def _loop_kernels(self):
         """The kernels a training loop multiplies by at every step (see `linear.transposed_weights`):
-        the GRU cells' (an LSTM keeps Keras' cell) and, unless the placement attends after the loop
-        (`parallel`), the readout's and the attention query's."""
+        the GRU cells' (an LSTM keeps Keras' cell), the readout's where the output is fed back
+        (`feeds_output`) and, unless the placement attends after the loop (`parallel`), the
+        attention query's."""
         kernels = [k for cell in self.cells for k in (cell.kernel, cell.recurrent_kernel)] if self.cell == "gru" else []
-        if not self.parallel:
+        if self.feeds_output:
             kernels.append(self.readout.kernel)
+        if not self.parallel:
             query_kernel = getattr(self.attention_layer, "query_kernel", None)
             if query_kernel is not None:
                 kernels.append(query_kernel)
@@ -468,16 +489,15 @@ class AttentionDecoder(keras.layers.Layer):
             _, tops = loop(body, state["cells"])
             tops = ops.transpose(tops, (1, 0, 2))
             if self.attention is None:
-                outputs = self.readout(tops)
-                alignments = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[1:2], dtype=outputs.dtype)
-                context = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[2:], dtype=outputs.dtype)
+                alignments = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[1:2], dtype=tops.dtype)
+                context = ops.zeros(ops.shape(tops)[:2] + ops.shape(memory)[2:], dtype=tops.dtype)
             else:
                 context, alignments = self.attention_layer.attend(
                     tops, bundle["keys"], bundle["values"], bundle["mask"]
                 )
                 context, gate = self._gate(tops, context)
-                outputs = self.readout(ops.concatenate([context, tops], -1))
-        else:
+            outputs = self.readout(self._readout_input(tops, context, x))
+        elif self.feeds_output:
             def body(carry, x_t, context):
                 output, new_state, weights, features = self.step(x_t, carry, context[0], training, context[1], True)
                 return new_state, (output, weights, features)
@@ -486,8 +506,19 @@ class AttentionDecoder(keras.layers.Layer):
             outputs, alignments, context, tops = (
                 ops.transpose(t, (1, 0, 2)) for t in (outputs, alignments, features["context"], features["state"])
             )
-            if "gate" in features:
-                gate = ops.transpose(features["gate"], (1, 0))
+        else:
+            # No step reads an earlier output: the readout runs once, over all steps, after the loop.
+            def body(carry, x_t, context):
+                new_state, weights, features, _ = self._advance(x_t, carry, context[0], training, context[1])
+                return new_state, (weights, features)
+
+            _, (alignments, features) = loop(body, state)
+            alignments, context, tops = (
+                ops.transpose(t, (1, 0, 2)) for t in (alignments, features["context"], features["state"])
+            )
+            outputs = self.readout(self._readout_input(tops, context, x))
+        if not self.parallel and "gate" in features:
+            gate = ops.transpose(features["gate"], (1, 0))
         outputs = self.output_dropout(outputs, training=training)
         if training and self.coverage_loss_weight:
             self.add_loss(self.coverage_loss_weight * coverage_loss(alignments, mask))
@@ -560,18 +591,6 @@ class AttentionDecoder(keras.layers.Layer):
             }
         )
         return config
-
-
-def _gru_step(cell, x, h):
-    """`keras.layers.GRUCell(units)`'s step (reset_after=True, sigmoid gates, tanh candidate), its
-    two products through `linear.matmul`; the tests hold it equal to the cell's own."""
-    input_bias, recurrent_bias = cell.bias[0], cell.bias[1]
-    x_z, x_r, x_h = ops.split(linear.matmul(x, cell.kernel) + input_bias, 3, axis=-1)
-    h_z, h_r, h_h = ops.split(linear.matmul(h, cell.recurrent_kernel) + recurrent_bias, 3, axis=-1)
-    z = ops.sigmoid(x_z + h_z)
-    r = ops.sigmoid(x_r + h_r)
-    candidate = ops.tanh(x_h + r * h_h)
-    return z * h + (1 - z) * candidate
 
 
 def _first_shape(shape):

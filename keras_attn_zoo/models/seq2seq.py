@@ -5,6 +5,7 @@ import numpy as np
 from keras import ops
 
 from keras_attn_zoo.layers.attention_decoder import AttentionDecoder
+from keras_attn_zoo.layers.gru import GRU
 from keras_attn_zoo.layers.pointer_generator import PointerGenerator
 from keras_attn_zoo.layers.real_positions import OutputProjection
 from keras_attn_zoo.layers.tied_embedding import TiedEmbedding
@@ -116,7 +117,7 @@ class Seq2Seq(EncoderDecoder):
             self.source_embedding = keras.layers.Embedding(
                 source_vocab_size, embedding_dim, mask_zero=True, name="source_embedding"
             )
-        rnn_class = keras.layers.GRU if cell == "gru" else keras.layers.LSTM
+        rnn_class = GRU if cell == "gru" else keras.layers.LSTM
         encoder_units = units // 2 if bidirectional else units
         self.encoder_rnns = []
         for i in range(encoder_layers):
