@@ -345,8 +345,8 @@ class AttentionDecoder(keras.layers.Layer):
         switch reads; zeros context without attention), and with `gate_context` also
         `"gate"`: (batch,), the step's β.
         """
-        new_state, weights, features, readout_input = self._advance(inputs, state, memory, training, dropout_masks)
-        output = self._readout(readout_input)
+        new_state, weights, features = self._advance(inputs, state, memory, training, dropout_masks)
+        output = self._readout(self._readout_input(features["state"], features["context"], inputs))
         if self.feeds_output:
             new_state["feed"] = output
         if return_features:
@@ -359,14 +359,23 @@ class AttentionDecoder(keras.layers.Layer):
         then does the readout have to run inside the training loop."""
         return self.placement == "luong" and self.input_feeding
 
-    def _advance(self, inputs, state, memory, training=False, dropout_masks=None):
-        """A step up to the readout: `(new_state, weights, features, readout_input)`, where
-        `readout_input` is `_readout_input(features["state"], features["context"], inputs)`."""
+    def _advance(self, inputs, state, memory, training=False, dropout_masks=None, projected=None):
+        """A step up to the readout: `(new_state, weights, features)` (features as `step` returns them).
+
+        `projected`: None, or the second item of `_project_tokens` (a GRU decoder's loop) when
+        `inputs` is the step's token already multiplied by the first cell's kernel rows for it.
+        """
+
+        def first_input(extra):
+            if projected is None:
+                return inputs if extra is None else ops.concatenate([inputs, extra], -1)
+            return _Projected(inputs, extra, projected["rest_kernel"])
+
         coverage = state.get("coverage")
         new_state = {}
         gate = None
         if self.attention is None:
-            cells, top = self._run_cells(inputs, state["cells"], training, dropout_masks)
+            cells, top = self._run_cells(first_input(None), state["cells"], training, dropout_masks)
             weights = ops.zeros(ops.shape(memory["values"])[:2], dtype=top.dtype)
             context = ops.zeros_like(memory["values"][:, 0])
         elif self.placement == "bahdanau":
@@ -375,9 +384,9 @@ class AttentionDecoder(keras.layers.Layer):
                 query, memory["keys"], memory["values"], memory["mask"], coverage
             )
             context, gate = self._gate(query, context)
-            cells, top = self._run_cells(ops.concatenate([inputs, context], -1), state["cells"], training, dropout_masks)
+            cells, top = self._run_cells(first_input(context), state["cells"], training, dropout_masks)
         else:
-            cell_input = ops.concatenate([inputs, state["feed"]], -1) if self.input_feeding else inputs
+            cell_input = first_input(state["feed"] if self.input_feeding else None)
             cells, top = self._run_cells(cell_input, state["cells"], training, dropout_masks)
             context, weights = self.attention_layer.attend(top, memory["keys"], memory["values"], memory["mask"], coverage)
             context, gate = self._gate(top, context)
@@ -387,7 +396,7 @@ class AttentionDecoder(keras.layers.Layer):
         features = {"context": context, "state": top}
         if gate is not None:
             features["gate"] = gate
-        return new_state, weights, features, self._readout_input(top, context, inputs)
+        return new_state, weights, features
 
     def _readout_input(self, top, context, inputs):
         """What the readout reads, for one step (batch, ...) or all of them (batch, T, ...)."""
@@ -409,7 +418,11 @@ class AttentionDecoder(keras.layers.Layer):
         for i, cell in enumerate(self.cells):
             if i > 0 and dropout_masks is not None:
                 x = x * dropout_masks[i - 1]
-            if self.cell == "gru" and linear.has_copy(cell.kernel):
+            if isinstance(x, _Projected):
+                projected = x.tokens if x.extra is None else x.tokens + linear.matmul(x.extra, x.rest_kernel)
+                x = gru_step(cell, projected, cell_states[i][0])
+                states = [x]
+            elif self.cell == "gru" and linear.has_copy(cell.kernel):
                 x = gru_step(cell, linear.matmul(x, cell.kernel) + cell.bias[0], cell_states[i][0])
                 states = [x]
             else:
@@ -423,12 +436,17 @@ class AttentionDecoder(keras.layers.Layer):
             return ops.tanh(linear.matmul(x, self.readout.kernel) + self.readout.bias)
         return self.readout(x)
 
-    def _loop_kernels(self):
+    def _loop_kernels(self, projected=None):
         """The kernels a training loop multiplies by at every step (see `linear.transposed_weights`):
-        the GRU cells' (an LSTM keeps Keras' cell), the readout's where the output is fed back
+        the GRU cells' (an LSTM keeps Keras' cell; for the first cell, the rest kernel of
+        `_project_tokens`' `projected`, if any), the readout's where the output is fed back
         (`feeds_output`) and, unless the placement attends after the loop (`parallel`), the
         attention query's."""
-        kernels = [k for cell in self.cells for k in (cell.kernel, cell.recurrent_kernel)] if self.cell == "gru" else []
+        kernels = []
+        if self.cell == "gru":
+            for i, cell in enumerate(self.cells):
+                input_kernel = cell.kernel if i > 0 or projected is None else projected["rest_kernel"]
+                kernels += [k for k in (input_kernel, cell.recurrent_kernel) if k is not None]
         if self.feeds_output:
             kernels.append(self.readout.kernel)
         if not self.parallel:
@@ -436,6 +454,17 @@ class AttentionDecoder(keras.layers.Layer):
             if query_kernel is not None:
                 kernels.append(query_kernel)
         return kernels
+
+    def _project_tokens(self, x):
+        """`(products, projected)`: every step's embedded token (batch, T, E) multiplied by the first
+        GRU cell's kernel rows for it, plus the input bias, in one product before the loop rather
+        than one a step, and `{"rest_kernel": ...}`, the kernel's other rows, for what the cell
+        reads besides the token (None if nothing). `(x, None)` for LSTM cells (Keras' cell)."""
+        if self.cell != "gru":
+            return x, None
+        cell, embed_dim = self.cells[0], x.shape[-1]
+        products = ops.matmul(x, cell.kernel[:embed_dim]) + cell.bias[0]
+        return products, {"rest_kernel": cell.kernel[embed_dim:] if cell.kernel.shape[0] > embed_dim else None}
 
     def _dropout_masks(self, batch, training):
         """One dropout mask per sequence between stacked cells, drawn before the loop.
@@ -470,20 +499,23 @@ class AttentionDecoder(keras.layers.Layer):
         state = self.get_initial_state(bundle, initial_state)
         x = self.input_dropout(inputs, training=training)
         masks = self._dropout_masks(ops.shape(x)[0], training)
-        steps = ops.transpose(x, (1, 0, 2))
+        tokens, projected = self._project_tokens(x)
+        steps = ops.transpose(tokens, (1, 0, 2))
         gate = None
         lengths = self._packed_lengths(mask, training)
 
         def loop(body, init):
             """`body(carry, x_t, (bundle, masks))` over the steps: all of them, or each row's real ones."""
-            with linear.transposed_weights(self._loop_kernels() if training and self.transposed_copies else []):
+            kernels = self._loop_kernels(projected) if training and self.transposed_copies else []
+            with linear.transposed_weights(kernels):
                 if lengths is None:
                     return scan(lambda carry, x_t: body(carry, x_t, (bundle, masks)), init, steps)
                 return None, scan_real_rows(body, init, steps, lengths, (bundle, masks))
 
         if self.parallel:
             def body(carry, x_t, context):
-                cells, top = self._run_cells(x_t, carry, training, context[1])
+                first_input = x_t if projected is None else _Projected(x_t, None, None)
+                cells, top = self._run_cells(first_input, carry, training, context[1])
                 return cells, top
 
             _, tops = loop(body, state["cells"])
@@ -499,7 +531,9 @@ class AttentionDecoder(keras.layers.Layer):
             outputs = self.readout(self._readout_input(tops, context, x))
         elif self.feeds_output:
             def body(carry, x_t, context):
-                output, new_state, weights, features = self.step(x_t, carry, context[0], training, context[1], True)
+                new_state, weights, features = self._advance(x_t, carry, context[0], training, context[1], projected)
+                output = self._readout(self._readout_input(features["state"], features["context"], None))
+                new_state["feed"] = output
                 return new_state, (output, weights, features)
 
             _, (outputs, alignments, features) = loop(body, state)
@@ -509,7 +543,7 @@ class AttentionDecoder(keras.layers.Layer):
         else:
             # No step reads an earlier output: the readout runs once, over all steps, after the loop.
             def body(carry, x_t, context):
-                new_state, weights, features, _ = self._advance(x_t, carry, context[0], training, context[1])
+                new_state, weights, features = self._advance(x_t, carry, context[0], training, context[1], projected)
                 return new_state, (weights, features)
 
             _, (alignments, features) = loop(body, state)
@@ -591,6 +625,15 @@ class AttentionDecoder(keras.layers.Layer):
             }
         )
         return config
+
+
+class _Projected:
+    """The first cell's input in a training loop whose tokens' products are done before it
+    (`AttentionDecoder._project_tokens`): the step's `tokens` product, what the cell reads besides
+    (`extra`, or None) and the kernel rows for it (`rest_kernel`)."""
+
+    def __init__(self, tokens, extra, rest_kernel):
+        self.tokens, self.extra, self.rest_kernel = tokens, extra, rest_kernel
 
 
 def _first_shape(shape):
