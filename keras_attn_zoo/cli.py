@@ -26,7 +26,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import contextlib  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
-import signal  # noqa: E402
 import sys  # noqa: E402
 import traceback  # noqa: E402
 import warnings  # noqa: E402
@@ -35,6 +34,7 @@ from pathlib import Path  # noqa: E402
 import click  # noqa: E402
 
 import keras_attn_zoo  # noqa: E402
+from keras_attn_zoo import stopping  # noqa: E402
 from keras_attn_zoo.errors import DataError, ZooError  # noqa: E402
 
 # Failures a user can act on: the message alone says what to fix.
@@ -207,12 +207,6 @@ def cli(ctx, debug):
     ctx.with_resource(_quiet_logging(debug))
 
 
-def _terminated(signum, frame):
-    # SIGTERM (`timeout`, `kill`, a job scheduler) unwinds like an exception, so temporary folders
-    # and staged saves are cleaned up; 128 + 15 is the shell's code for a process ended by SIGTERM.
-    raise SystemExit(128 + signal.SIGTERM)
-
-
 def main():
     """The `attn-zoo` console script."""
     from keras_attn_zoo.allocator import keep_freed_memory
@@ -220,8 +214,8 @@ def main():
     # Before TensorFlow or JAX start their threads: freed buffers are reused, not paged in afresh
     # every training step (see `keras_attn_zoo.allocator`).
     keep_freed_memory()
-    with contextlib.suppress(ValueError, OSError):  # not the main thread: leave signals alone
-        signal.signal(signal.SIGTERM, _terminated)
+    # SIGTERM unwinds like an exception, so temporary folders and staged saves are cleaned up.
+    stopping.handle_sigterm()
     cli(prog_name="attn-zoo")
 
 
@@ -959,7 +953,7 @@ def train(recipe, run_dir, distribute):
     try:
         checkpoint = train_recipe(recipe, run_dir=run_dir, distribute=distribute, verbose=1)
     except (KeyboardInterrupt, SystemExit) as stop:
-        if isinstance(stop, SystemExit) and stop.code != 128 + signal.SIGTERM:
+        if isinstance(stop, SystemExit) and stop.code != stopping.EXIT_CODE:
             raise
         # Stopped from outside (Ctrl-C, `kill`, `timeout`): say what is kept and how to go on.
         state = saved_state(run_folder(spec, run_dir)) or {}

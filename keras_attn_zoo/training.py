@@ -33,6 +33,7 @@ from pathlib import Path
 
 import keras
 
+from keras_attn_zoo import stopping
 from keras_attn_zoo.checkpoint import checkpoint_folder, copy_tokenizers
 from keras_attn_zoo.recipe_file import (  # noqa: F401 (TRAINING_DEFAULTS, load_recipe_file: public here too)
     TRAINING_DEFAULTS,
@@ -169,6 +170,7 @@ def train(recipe_file, run_dir=None, distribute=None, verbose=1):
         state,
         keras.callbacks.BackupAndRestore(str(run_dir / "backup"), double_checkpoint=True, delete_checkpoint=False),
         keras.callbacks.CSVLogger(str(run_dir / "log.csv"), append=True),
+        StopWhenAsked(),
     ]
     if state.done:
         logger.info("%s already finished (%s); nothing to train.", run_dir, state.data.get("stopped"))
@@ -284,6 +286,16 @@ def initialize_from(model, folder):
         "best_epoch": metadata.get("best_epoch"),
         "fresh_variables": fresh,
     }
+
+
+class StopWhenAsked(keras.callbacks.Callback):
+    """Raises the SIGTERM stop after the batch in which one came, if its own exception was lost
+    (see `keras_attn_zoo.stopping`)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        stopping.raise_if_requested()
+
+    on_test_batch_end = on_train_batch_end
 
 
 class EpochState(keras.callbacks.Callback):

@@ -13,9 +13,12 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 from keras_attn_zoo.checkpoint import load_checkpoint
@@ -321,3 +324,31 @@ def test_state_follows_the_backup_epoch_after_a_kill(tmp_path):
     assert state.data == epoch1
     (tmp_path / "backup" / "training_metadata.json").write_text(json.dumps({"epoch": 2, "batch": 0}))
     assert EpochState(tmp_path, {"patience": 3}, save=None, info={}).data == epoch2
+
+
+def test_a_sigterm_whose_exception_was_lost_stops_fit_after_its_batch(monkeypatch):
+    """The SIGTERM handler's SystemExit can be lost (raised inside a destructor, which Python
+    reports as "Exception ignored" and goes on from): `StopWhenAsked` raises the kept request
+    after the batch in which the signal came, so `fit` does not run on to its end."""
+    from keras_attn_zoo import stopping
+    from keras_attn_zoo.training import StopWhenAsked
+
+    monkeypatch.setattr(stopping, "_requested", threading.Event())
+    batches = []
+
+    class LostSigterm(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            batches.append(batch)
+            if len(batches) == 3:
+                try:  # what a destructor does with the handler's exception
+                    stopping._terminated(signal.SIGTERM, None)
+                except SystemExit:
+                    pass
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    x, y = np.zeros((40, 2), "float32"), np.zeros((40, 1), "float32")
+    with pytest.raises(SystemExit) as stop:
+        model.fit(x, y, batch_size=4, epochs=5, callbacks=[LostSigterm(), StopWhenAsked()], verbose=0)
+    assert stop.value.code == 128 + signal.SIGTERM
+    assert len(batches) == 3  # the batch in which it came ran to its end; no further one started
