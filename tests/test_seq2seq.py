@@ -104,9 +104,14 @@ def test_show_attend_tell_options_reach_the_decoder_and_each_loss_is_logged_on_i
     expected_coverage = 2.0 * float(ops.convert_to_numpy(coverage_loss(alignments, target_mask)))
     expected_doubly = 0.5 * float(ops.convert_to_numpy(doubly_stochastic_loss(alignments, target_mask, source_mask, 0.25)))
     model.compile(optimizer=keras.optimizers.SGD(0.0))  # the weights stay: the logged values are these
-    history = model.fit(x, np.roll(targets, -1, axis=1) * target_mask, batch_size=2, epochs=1, verbose=0).history
+    labels = np.roll(targets, -1, axis=1) * target_mask
+    history = model.fit(x, labels, batch_size=2, epochs=1, verbose=0, validation_data=(x, labels)).history
     assert history["coverage_loss"][0] == pytest.approx(expected_coverage, rel=1e-4)
     assert history["doubly_stochastic_loss"][0] == pytest.approx(expected_doubly, rel=1e-4)
+    # Validation logs the validation data's values (computed, not added to val_loss), not 0.
+    assert history["val_coverage_loss"][0] == pytest.approx(expected_coverage, rel=1e-4)
+    assert history["val_doubly_stochastic_loss"][0] == pytest.approx(expected_doubly, rel=1e-4)
+    assert history["val_loss"][0] < history["loss"][0]  # the training loss adds them; val_loss does not
     assert model.generate(SOURCES, max_length=4)["token_ids"].shape == (2, 4)
 
 

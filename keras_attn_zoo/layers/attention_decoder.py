@@ -222,6 +222,10 @@ class AttentionDecoder(keras.layers.Layer):
     # it on in `compile` when that holds. A runtime setting: not saved, no effect on any real
     # step's output; calls that do not train (predict, evaluate) keep the dense loop's outputs.
     pack_rows = False
+    # The auxiliary losses (coverage, doubly stochastic; those with a weight, in that order) of the
+    # latest call that did not train: computed, not added (`add_loss` is for training calls), so
+    # that a model can log them in evaluation. Empty after a training call.
+    untrained_losses = ()
     # Whether a training call multiplies by transposed copies of the loop's kernels
     # (`keras_attn_zoo.layers.linear`: the same outputs and gradients, faster on TensorFlow); off,
     # TensorFlow's own products. A runtime setting for comparisons (benchmarks, tests): not saved.
@@ -554,13 +558,19 @@ class AttentionDecoder(keras.layers.Layer):
         if not self.parallel and "gate" in features:
             gate = ops.transpose(features["gate"], (1, 0))
         outputs = self.output_dropout(outputs, training=training)
-        if training and self.coverage_loss_weight:
-            self.add_loss(self.coverage_loss_weight * coverage_loss(alignments, mask))
-        if training and self.doubly_stochastic_loss_weight:
-            self.add_loss(
+        auxiliary = []
+        if self.coverage_loss_weight:
+            auxiliary.append(self.coverage_loss_weight * coverage_loss(alignments, mask))
+        if self.doubly_stochastic_loss_weight:
+            auxiliary.append(
                 self.doubly_stochastic_loss_weight
                 * doubly_stochastic_loss(alignments, mask, bundle["mask"], self.doubly_stochastic_target)
             )
+        if training:
+            for loss in auxiliary:
+                self.add_loss(loss)
+        # Outside training they join no loss, but a model logs them (`val_coverage_loss` in `fit`).
+        self.untrained_losses = () if training else tuple(auxiliary)
         if not (return_alignments or return_features):
             return outputs
         results = [outputs]

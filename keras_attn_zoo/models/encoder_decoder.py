@@ -131,10 +131,12 @@ class EncoderDecoder(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         # The only losses layers add are the decoder's, in this order: the coverage loss, then the
-        # doubly stochastic attention loss, each there when its weight is set. Log each on its own.
+        # doubly stochastic attention loss, each there when its weight is set. Log each on its own;
+        # in evaluation (no loss added) the values the decoder computed, so that `val_coverage_loss`
+        # is the validation data's, not an empty mean's 0.
         total = super().compute_loss(x, y, y_pred, sample_weight, training=training)
         trackers = [t for t in (self.coverage_loss_tracker, self.doubly_stochastic_loss_tracker) if t is not None]
-        losses = self.losses
+        losses = self.losses if training else list(self.decoder.untrained_losses)
         if trackers and len(losses) == len(trackers):
             for tracker, loss in zip(trackers, losses):
                 tracker.update_state(ops.sum(loss))
