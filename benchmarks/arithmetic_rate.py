@@ -78,7 +78,7 @@ def step_flops_per_target_token(model, source_per_target):
     per_target, per_source = 0, 0
     for weight in model.weights:
         path, size = weight.path, int(np.prod(weight.shape))
-        if not path.endswith("kernel") or "bridge" in path or path.endswith("score_vector"):
+        if not path.endswith("kernel") or "bridge" in path:
             continue
         if path.startswith("encoder") or path.endswith("key_kernel"):
             per_source += size  # once per source token (the keys are projected once per source)
