@@ -100,10 +100,7 @@ def main():
     reference = statistics.median(rates.values())
 
     model, batches = packed_rows.peer_case(keras, args)
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-    )
+    packed_rows.compile_as_peer(keras, model)
     targets = sum(int((labels != 0).sum()) for _, labels in batches)
     sources = sum(int((x["source_ids"] != 0).sum()) for x, _ in batches)
     flops = step_flops_per_target_token(model, sources / targets)

@@ -51,8 +51,6 @@ def both_cases(keras, args, variants):
 def bucketed_case(keras):
     """`(model, batches)`: the Bible recipes' model size (seeded) on 3 random batches of 64 rows of
     lengths within 4 of the batch's (20, 36, 52 steps), what `attn-zoo train`'s buckets give."""
-    from keras_attn_zoo.recipes import translation
-
     rng = np.random.default_rng(0)
     batches = []
     for steps in (20, 36, 52):
@@ -61,12 +59,26 @@ def bucketed_case(keras):
         for row, (s, t) in enumerate(zip(rng.integers(steps - 8, steps + 1, 64), rng.integers(steps - 4, steps + 1, 64))):
             source[row, s:], target[row, t:] = 0, 0
         batches.append(({"source_ids": source, "target_ids": target}, target))
+    return recipe_model(keras), batches
+
+
+def recipe_model(keras):
+    """The Bible recipes' model size (GRU 256, tied embeddings 256, vocabulary 4,000, Bahdanau), seeded."""
+    from keras_attn_zoo.recipes import translation
+
     keras.utils.set_random_seed(0)
-    model = translation(
+    return translation(
         source_vocab_size=4000, target_vocab_size=4000, attention="bahdanau", units=256, embedding_dim=256,
         tie_embeddings=True, dropout=0.2,
     )
-    return model, batches
+
+
+def compile_as_peer(keras, model):
+    """The peer's training settings: Adam 1e-3, clip 1.0, masked cross-entropy, no metric."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
+    )
 
 
 def peer_arguments(doc):
@@ -109,10 +121,7 @@ PACKING = {"dense": _packing(False), "packed": _packing(True)}  # reference firs
 def compare(keras, label, model, batches, rounds, variants):
     """Training tokens/s of `model` on `batches` for each of two `variants` ({name: setup(model)},
     the reference first), each traced into a training step of its own, rounds interleaved."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3, clipnorm=1.0),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=0),
-    )
+    compile_as_peer(keras, model)
     tokens = sum(int((labels != 0).sum()) for _, labels in batches)
     real = [round(float((labels != 0).mean()), 2) for _, labels in batches]
     reference, candidate = variants

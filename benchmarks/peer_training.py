@@ -14,7 +14,8 @@ runs; cached), with one vocabulary per language of the pieces that occur in it (
 es, as JoeyNMT builds them). `--batches` random batches of `--batch-size` verses (no bucketing: each
 batch is padded to its longest verse) are fed to every candidate, the same batches in the same order.
 With `--bucketed`, each batch is drawn from one target-length bucket instead, as `attn-zoo train`
-draws them (`keras_attn_zoo.data.DEFAULT_BUCKET_BOUNDARIES`; little padding).
+drew them up to session 14 (`TARGET_BUCKETS`; little padding; it now sorts pools of pairs by both
+lengths, `keras_attn_zoo.data.make_dataset`, with less: the bucketed figures stay comparable).
 
 Each candidate runs in a process of its own (`--worker`, speaking JSON lines on stdin/stdout): ours
 on every backend of `--backends` (one process each, `KERAS_BACKEND` set before Keras is imported)
@@ -132,18 +133,20 @@ def prepare_batches(args):
     return path
 
 
-def _bucketed_rows(pieces, args, rng):
-    """`--bucketed`: the rows of each batch drawn as `attn-zoo train` draws them: from one length bucket.
+TARGET_BUCKETS = (8, 16, 24, 32, 48, 64, 96)  # `attn-zoo train`'s target-length buckets up to session 14
 
-    Every training verse goes to its bucket of `keras_attn_zoo.data.DEFAULT_BUCKET_BOUNDARIES` by
+
+def _bucketed_rows(pieces, args, rng):
+    """`--bucketed`: the rows of each batch drawn as `attn-zoo train` drew them up to session 14: from one
+    target-length bucket.
+
+    Every training verse goes to its bucket of `TARGET_BUCKETS` by
     its target length (pieces + eos, as the labels); each batch picks a bucket with a probability
     proportional to its verses (as a shuffled, bucketed epoch meets them), then its verses at random.
     """
-    from keras_attn_zoo.data import DEFAULT_BUCKET_BOUNDARIES
-
     lengths = np.array([min(len(p), args.max_length - 1) + 1 for p in pieces])
-    buckets = np.digitize(lengths, DEFAULT_BUCKET_BOUNDARIES)
-    members = [np.flatnonzero(buckets == k) for k in range(len(DEFAULT_BUCKET_BOUNDARIES) + 1)]
+    buckets = np.digitize(lengths, TARGET_BUCKETS)
+    members = [np.flatnonzero(buckets == k) for k in range(len(TARGET_BUCKETS) + 1)]
     usable = [k for k, rows in enumerate(members) if len(rows) >= args.batch_size]
     weights = np.array([len(members[k]) for k in usable], float)
     picks = rng.choice(usable, args.batches, p=weights / weights.sum())

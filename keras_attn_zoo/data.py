@@ -5,7 +5,7 @@ exports (`source<TAB>target<TAB>attribution`, no header). Every problem with a f
 `DataError` with one line that names the file and, where there is one, the line.
 
 `make_dataset` tokenizes the pairs with in-graph `SubwordTokenizer`s once, caches the ids, then
-shuffles, buckets by target length and pads with 0 (the pad id) every epoch:
+shuffles, batches pairs of similar lengths and pads with 0 (the pad id) every epoch:
 
     ({"source_ids": int32 (batch, Ts), "target_ids": int32 (batch, Tt)}, labels int32 (batch, Tt))
 
@@ -21,7 +21,13 @@ from keras_attn_zoo.errors import DataError
 FORMATS = ("tsv", "csv", "jsonl", "anki")
 _SUFFIXES = {".tsv": "tsv", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".txt": "anki"}
 _FORMAT_ALIASES = {"txt": "anki", "ndjson": "jsonl"}
-DEFAULT_BUCKET_BOUNDARIES = (8, 16, 24, 32, 48, 64, 96)
+# Default batching: the shuffled pairs are taken POOL_BATCHES batches at a time, each pool sorted by
+# length (the `bucket_by` side's in steps of LENGTH_STEP, then the other side's) and cut into
+# batches, which are shuffled. Measured on the Bible training verses (29,942 pairs, batch 64):
+# 94% of the target steps and 88% of the source steps are real, against 84% and 67% with the
+# target-length buckets (8, 16, 24, 32, 48, 64, 96) used before; an epoch of the Bible recipe model
+# trained 1.07-1.18x faster (benchmarks/batching.py, session 15; README "Length-sorted pools").
+POOL_BATCHES, LENGTH_STEP = 128, 4
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,15 +165,20 @@ def make_dataset(
         sources, targets: lists of strings of equal length.
         source_tokenizer, target_tokenizer: `SubwordTokenizer`s (or anything with an in-graph
             `tokenize(strings) -> RaggedTensor` and `bos_id`/`eos_id`).
-        batch_size: pairs per batch (the last batch of a bucket may be smaller).
+        batch_size: pairs per batch (the last batch of a pool or bucket may be smaller).
         max_source_length: truncate source ids to this many.
         max_target_length: truncate targets so `target_ids` and `labels` have at most this many ids
             (y keeps `max_target_length - 1` ids, then bos/eos is added).
         shuffle: shuffle the pairs every epoch (reproducibly from `seed`).
         seed: shuffling seed.
-        bucket_boundaries: target-length boundaries for `bucket_by_sequence_length`; None uses
-            `DEFAULT_BUCKET_BOUNDARIES`, an empty sequence (or False) disables bucketing.
-        bucket_by: "target" (translation: pairs of similar target length) or "source"
+        bucket_boundaries: None (the default) batches pairs of similar lengths on both sides:
+            `POOL_BATCHES` batches' worth of (shuffled) pairs at a time are sorted by the
+            `bucket_by` side's length in steps of `LENGTH_STEP`, then by the other side's, cut
+            into batches, and the batches shuffled (as OpenNMT-py's and fairseq's pools).
+            A sequence of `bucket_by` lengths groups pairs into those buckets instead
+            (`tf.data`'s `bucket_by_sequence_length`); an empty sequence (or False) batches
+            the pairs in their (shuffled) order.
+        bucket_by: "target" (translation: batches of similar target length first) or "source"
             (summarization: long sources, short targets; padding the sources is what costs).
         length_multiples: optional `(source, target)`: each batch is padded further, to lengths
             that are multiples of these (see `bounded_length`), so a backend that compiles per
@@ -209,8 +220,6 @@ def make_dataset(
     if shuffle:
         ds = ds.shuffle(len(sources), seed=seed, reshuffle_each_iteration=True)
 
-    if bucket_boundaries is None:
-        bucket_boundaries = DEFAULT_BUCKET_BOUNDARIES
     if bucket_by not in ("target", "source"):
         raise ValueError(f"Received: bucket_by={bucket_by!r}; expected 'target' or 'source'.")
     boundaries = sorted({int(b) for b in (bucket_boundaries or ()) if int(b) > 1})
@@ -221,7 +230,9 @@ def make_dataset(
     def length(features, labels):
         return tf.shape(labels if bucket_by == "target" else features["source_ids"])[0]
 
-    if boundaries:
+    if bucket_boundaries is None:
+        ds = _sorted_pools(ds, batch_size, bucket_by, shuffle, seed)
+    elif boundaries:
         ds = ds.bucket_by_sequence_length(
             element_length_func=length,
             bucket_boundaries=boundaries,
@@ -243,6 +254,28 @@ def make_dataset(
 
         ds = ds.map(pad_batch, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _sorted_pools(ds, batch_size, bucket_by, shuffle, seed):
+    """Batches of pairs of similar lengths on both sides (see `make_dataset`'s `bucket_boundaries`).
+
+    `tf.data` buckets by one length only (`bucket_by_sequence_length`); sorting pools of examples
+    by both lengths is what OpenNMT-py and fairseq do, written here in `tf.data` ops.
+    """
+    import tensorflow as tf
+
+    def batches(features, labels):  # a pool: ragged (pool, None) tensors -> a dataset of its batches
+        sources, targets = features["source_ids"].row_lengths(), labels.row_lengths()
+        first, second = (targets, sources) if bucket_by == "target" else (sources, targets)
+        order = tf.argsort(first // LENGTH_STEP * (tf.reduce_max(second) + 1) + second, stable=True)
+        pool = tf.nest.map_structure(lambda t: tf.gather(t, order), (features, labels))
+        starts = tf.data.Dataset.range(0, tf.size(order, out_type=tf.int64), batch_size)
+        return starts.map(lambda start: tf.nest.map_structure(lambda t: t[start : start + batch_size].to_tensor(), pool))
+
+    ds = ds.ragged_batch(batch_size * POOL_BATCHES).flat_map(batches)
+    if shuffle:
+        ds = ds.shuffle(POOL_BATCHES, seed=seed, reshuffle_each_iteration=True)
+    return ds
 
 
 def bounded_length(length, multiple):

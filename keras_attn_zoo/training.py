@@ -17,7 +17,7 @@ Recipe options beyond the model's (see `keras_attn_zoo.recipe_file`):
 - `[tokenizer] shared = true`: one SentencePiece model for source and target (summarization),
   saved under both names.
 - `[data] prefix = "COLUMN"`: that column goes before each source as "PREFIX: SOURCE".
-- `[training] bucket_by = "source"`: batches of similar source length (long inputs, short outputs).
+- `[training] bucket_by = "source"`: batches sorted by source length first (long inputs, short outputs).
 - `[training] init_from = "RUN_OR_CHECKPOINT"`: a fine-tune. The run starts from that checkpoint's
   weights (matched by variable path and shape; new variables keep their initial values) and its
   tokenizers; `init_from.json` and the checkpoint's metadata say where it started, so a model card
@@ -52,7 +52,7 @@ def length_multiples(backend=None):
     JAX compiles the training step once per input shape (tens of seconds for a translation model
     on 2 CPU cores); batches padded only to their longest pair bring a new shape for most batches
     of the first epoch (the JAX backend trained about 7x slower than TensorFlow that way). Padded
-    to multiples of 16 source and 8 target tokens, the length-bucketed Bible batches take about 20
+    to multiples of 16 source and 8 target tokens, the length-sorted Bible batches take about 33
     shapes, each compiled once per run. TensorFlow runs one graph for every shape: None, no
     padding beyond the longest pair.
     """

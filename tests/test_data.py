@@ -5,7 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from keras_attn_zoo.data import DEFAULT_BUCKET_BOUNDARIES, make_dataset, read_pairs
+from keras_attn_zoo import data
+from keras_attn_zoo.data import make_dataset, read_pairs
 from keras_attn_zoo.errors import DataError
 from keras_attn_zoo.tokenizer import SubwordTokenizer
 
@@ -272,12 +273,54 @@ def test_length_multiples_pad_batches_to_few_shapes_and_change_no_pair(pairs, to
     assert len({(b[0].shape[1], b[1].shape[1]) for b in padded}) < len({(b[0].shape[1], b[1].shape[1]) for b in plain})
 
 
-def test_default_bucketing_is_on(pairs, tokenizers):
+def _pairs_and_keys(batches, bucket_by="target"):
+    """Each batch's (source, label) rows and their sort keys (first length // LENGTH_STEP, second length)."""
+    out = []
+    for src, _, lab in batches:
+        rows = list(zip(map(tuple, _rows(src)), map(tuple, _rows(lab))))
+        keys = [(len(y) // data.LENGTH_STEP, len(x)) if bucket_by == "target" else (len(x) // data.LENGTH_STEP, len(y))
+                for x, y in rows]
+        out.append((rows, keys))
+    return out
+
+
+@pytest.mark.parametrize("bucket_by", ["target", "source"])
+def test_default_batching_sorts_pools_by_both_lengths_and_keeps_every_pair(pairs, tokenizers, monkeypatch, bucket_by):
     (en, es), (src_tok, tgt_tok) = pairs, tokenizers
-    assert DEFAULT_BUCKET_BOUNDARIES == (8, 16, 24, 32, 48, 64, 96)
-    batches = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=60, shuffle=False))
-    assert len(batches) > 1  # one batch of 60 without bucketing; the lengths span several buckets
-    assert sum(len(b[0]) for b in batches) == 60
+    monkeypatch.setattr(data, "POOL_BATCHES", 2)  # pools of 8 pairs: 7 full pools and one of 4
+    batches = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False, bucket_by=bucket_by))
+    assert [len(b[0]) for b in batches] == [4] * 15
+    expected = sorted((tuple(x), tuple(y + [2])) for x, y in zip(src_tok.encode(en), tgt_tok.encode(es)))
+    sorted_batches = _pairs_and_keys(batches, bucket_by)
+    assert sorted(row for rows, _ in sorted_batches for row in rows) == expected  # every pair, still paired
+    for pool in range(8):  # a pool: 8 pairs in input order, its batches in key order
+        pool_batches = sorted_batches[2 * pool : 2 * pool + 2]
+        keys = [k for _, batch_keys in pool_batches for k in batch_keys]
+        assert keys == sorted(keys)
+        members = zip(src_tok.encode(en[8 * pool : 8 * pool + 8]), tgt_tok.encode(es[8 * pool : 8 * pool + 8]))
+        assert sorted(r for rows, _ in pool_batches for r in rows) == sorted((tuple(x), tuple(y + [2])) for x, y in members)
+    # Less padding than batching the pairs in their order, on both sides.
+    plain = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False, bucket_boundaries=[]))
+    for side in (0, 2):
+        assert sum(b[side].size for b in batches) < sum(b[side].size for b in plain)
+
+
+def test_default_batching_shuffles_the_batches_reproducibly(pairs, tokenizers):
+    (en, es), (src_tok, tgt_tok) = pairs, tokenizers
+
+    def epochs(seed):
+        ds = make_dataset(en, es, src_tok, tgt_tok, batch_size=4, seed=seed)
+        return [_pairs_and_keys(_batches(ds)) for _ in range(2)]
+
+    first, again = epochs(0), epochs(0)
+    assert first == again
+    assert [rows for rows, _ in first[0]] != [rows for rows, _ in first[1]]  # a new order each epoch
+    for epoch in first:
+        assert sorted(r for rows, _ in epoch for r in rows) == sorted(r for rows, _ in first[0] for r in rows)
+        for _, keys in epoch:  # each batch a run of the sorted pool (one pool here: 60 < 4 x POOL_BATCHES)
+            assert keys == sorted(keys)
+        assert [keys for _, keys in epoch] != sorted(keys for _, keys in epoch)  # the batches shuffled
+    assert epochs(1) != first
 
 
 def test_shuffling_is_deterministic_given_a_seed(pairs, tokenizers):
