@@ -1,14 +1,17 @@
 """Training with `make_dataset`'s default batching (pools sorted by both lengths) against the
-target-length buckets `attn-zoo train` used up to session 14: the ratio of target tokens per second.
+length buckets `attn-zoo train` used up to session 14: the ratio of target tokens per second.
 
-    python benchmarks/batching.py [--batches N]
+    python benchmarks/batching.py [--batches N] [--task summarization]
 
 The Bible recipes' data (the training split of `../shared/data/bible_en_es.tsv.gz`, pieces of the
 bundled `bible_en_es_bahdanau` tokenizers, batch 64, lengths cut at 100 / 120 as in its recipe) and
 model size (`packed_rows.recipe_model`), one process, one compiled training step, the two datasets'
 batches interleaved (one of each in turn, the order alternating), for an epoch of each (or the first
 `--batches`). Both epochs hold the same pairs, so the same target tokens; the difference is their
-padding. Prints each dataset's real fraction of target and source steps and the tokens/s ratio
+padding. `--task summarization`: the Debian summarizer's data and sizes instead (the training split of
+`../shared/data/debian_descriptions.tsv.gz`, the package name before each description, the bundled
+`debian_summarizer_bahdanau` tokenizer, lengths cut at 80 / 32, sorted and bucketed by source length;
+its plain-attention model, `recipes/debian_summarizer_bahdanau.toml`). Prints each dataset's real fraction of target and source steps and the tokens/s ratio
 pools / buckets (wall clock of the training steps; the input pipeline is read before timing).
 """
 
@@ -28,7 +31,7 @@ TARGET_BUCKETS = peer_training.TARGET_BUCKETS
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=None, help="batches of each dataset (default: an epoch)")
-    parser.add_argument("--data", default=str(peer_training.DATA))
+    parser.add_argument("--task", choices=("translation", "summarization"), default="translation")
     args = parser.parse_args()
 
     from keras_attn_zoo import allocator
@@ -40,12 +43,20 @@ def main():
     from keras_attn_zoo.data import make_dataset, read_pairs
     from keras_attn_zoo.tokenizer import SubwordTokenizer
 
-    assets = presets.bundled_checkpoint("bible_en_es_bahdanau") / "assets"
+    if args.task == "translation":
+        preset, data, columns, lengths = "bible_en_es_bahdanau", peer_training.DATA, ("en", "es", None), (100, 120)
+    else:
+        preset, data = "debian_summarizer_bahdanau", peer_training.DATA.parent / "debian_descriptions.tsv.gz"
+        columns, lengths = ("description", "synopsis", "package"), (80, 32)
+    assets = presets.bundled_checkpoint(preset) / "assets"
     source_tokenizer, target_tokenizer = (
         SubwordTokenizer((assets / f"{side}.spm.model").read_bytes()) for side in ("source", "target")
     )
-    sources, targets = read_pairs(args.data, "en", "es", split="train")
-    common = dict(batch_size=64, max_source_length=100, max_target_length=120, seed=0)
+    sources, targets = read_pairs(data, columns[0], columns[1], split="train", prefix=columns[2])
+    common = dict(
+        batch_size=64, max_source_length=lengths[0], max_target_length=lengths[1], seed=0,
+        bucket_by="target" if args.task == "translation" else "source",
+    )
     datasets = {
         "buckets": make_dataset(sources, targets, source_tokenizer, target_tokenizer, bucket_boundaries=TARGET_BUCKETS, **common),
         "pools": make_dataset(sources, targets, source_tokenizer, target_tokenizer, **common),
@@ -64,7 +75,16 @@ def main():
             flush=True,
         )
 
-    model = packed_rows.recipe_model(keras)
+    if args.task == "translation":
+        model = packed_rows.recipe_model(keras)
+    else:
+        from keras_attn_zoo.recipes import summarization
+
+        keras.utils.set_random_seed(0)
+        model = summarization(
+            vocab_size=source_tokenizer.vocab_size, attention="bahdanau", copy=False, coverage=False,
+            embedding_dim=128, units=256, dropout=0.2,
+        )
     packed_rows.compile_as_peer(keras, model)
     for name in batches:  # trace the step (TensorFlow generalizes its shapes after the first few)
         for x, y in batches[name][:3]:
