@@ -11,8 +11,8 @@ batches interleaved (one of each in turn, the order alternating), for an epoch o
 padding. `--task summarization`: the Debian summarizer's data and sizes instead (the training split of
 `../shared/data/debian_descriptions.tsv.gz`, the package name before each description, the bundled
 `debian_summarizer_bahdanau` tokenizer, lengths cut at 80 / 32, sorted and bucketed by source length;
-its plain-attention model, `recipes/debian_summarizer_bahdanau.toml`). Prints each dataset's real fraction of target and source steps and the tokens/s ratio
-pools / buckets (wall clock of the training steps; the input pipeline is read before timing).
+its plain-attention model, `recipes/debian_summarizer_bahdanau.toml`). Prints each dataset's real
+fraction of target and source steps and the tokens/s ratio pools / buckets (wall clock of the training steps; the input pipeline is read before timing).
 """
 
 import argparse
@@ -23,9 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import packed_rows  # noqa: E402 (the recipe-sized model, the peer's compile settings)
-import peer_training  # noqa: E402 (where the Bible data is)
-
-TARGET_BUCKETS = peer_training.TARGET_BUCKETS
+import peer_training  # noqa: E402 (where the Bible data is, the old target-length buckets)
 
 
 def main():
@@ -58,7 +56,7 @@ def main():
         bucket_by="target" if args.task == "translation" else "source",
     )
     datasets = {
-        "buckets": make_dataset(sources, targets, source_tokenizer, target_tokenizer, bucket_boundaries=TARGET_BUCKETS, **common),
+        "buckets": make_dataset(sources, targets, source_tokenizer, target_tokenizer, bucket_boundaries=peer_training.TARGET_BUCKETS, **common),
         "pools": make_dataset(sources, targets, source_tokenizer, target_tokenizer, **common),
     }
     batches = {}

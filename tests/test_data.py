@@ -290,15 +290,14 @@ def test_default_batching_sorts_pools_by_both_lengths_and_keeps_every_pair(pairs
     monkeypatch.setattr(data, "POOL_BATCHES", 2)  # pools of 8 pairs: 7 full pools and one of 4
     batches = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False, bucket_by=bucket_by))
     assert [len(b[0]) for b in batches] == [4] * 15
-    expected = sorted((tuple(x), tuple(y + [2])) for x, y in zip(src_tok.encode(en), tgt_tok.encode(es)))
+    in_order = [(tuple(x), tuple(y + [2])) for x, y in zip(src_tok.encode(en), tgt_tok.encode(es))]
     sorted_batches = _pairs_and_keys(batches, bucket_by)
-    assert sorted(row for rows, _ in sorted_batches for row in rows) == expected  # every pair, still paired
+    assert sorted(row for rows, _ in sorted_batches for row in rows) == sorted(in_order)  # every pair, still paired
     for pool in range(8):  # a pool: 8 pairs in input order, its batches in key order
         pool_batches = sorted_batches[2 * pool : 2 * pool + 2]
         keys = [k for _, batch_keys in pool_batches for k in batch_keys]
         assert keys == sorted(keys)
-        members = zip(src_tok.encode(en[8 * pool : 8 * pool + 8]), tgt_tok.encode(es[8 * pool : 8 * pool + 8]))
-        assert sorted(r for rows, _ in pool_batches for r in rows) == sorted((tuple(x), tuple(y + [2])) for x, y in members)
+        assert sorted(r for rows, _ in pool_batches for r in rows) == sorted(in_order[8 * pool : 8 * pool + 8])
     # Less padding than batching the pairs in their order, on both sides.
     plain = _batches(make_dataset(en, es, src_tok, tgt_tok, batch_size=4, shuffle=False, bucket_boundaries=[]))
     for side in (0, 2):
